@@ -1,0 +1,1 @@
+"""gepakit: optimize the text of LLM systems with GEPA."""
