@@ -1,0 +1,175 @@
+"""OpenAICompatibleLM + RetryingLM against a local fake server (no network, no keys)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gepakit.errors import ConfigError, LMError
+from gepakit.lm import OpenAICompatibleLM, RetryingLM, UsageLedger, user_message
+from gepakit.lm.resolve import resolve_lm
+
+from .conftest import OK_REPLY, FakeOpenAIServer
+
+MESSAGES = user_message("Say hello.")
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def _client(server: FakeOpenAIServer, **kwargs: object) -> OpenAICompatibleLM:
+    return OpenAICompatibleLM("fake-model", api_base=server.url, timeout=2.0, **kwargs)  # type: ignore[arg-type]
+
+
+def _retrying(lm: OpenAICompatibleLM, sleep: RecordingSleep, **kwargs: object) -> RetryingLM:
+    return RetryingLM(lm, base_delay=0.01, max_delay=0.05, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+
+
+def test_success_reads_text_and_usage(fake_server: FakeOpenAIServer) -> None:
+    lm = _client(fake_server, temperature=0.0)
+    completion = lm.complete(MESSAGES, max_tokens=20)
+    assert completion.text == OK_REPLY
+    assert (completion.prompt_tokens, completion.completion_tokens) == (11, 5)
+    assert completion.finish_reason == "stop"
+    assert completion.model == "fake-model"
+    body = fake_server.requests[0]
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 20
+    assert body["messages"] == [{"role": "user", "content": "Say hello."}]
+    assert body["_authorization"] == "Bearer not-needed"
+    lm.close()
+
+
+def test_500_is_retried_and_counted(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["500", "500"]
+    sleep = RecordingSleep()
+    ledger = UsageLedger()
+    lm = _retrying(_client(fake_server), sleep, on_retry=lambda *_: ledger.record_retry("task"))
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    assert fake_server.calls == 3
+    assert lm.retries == 2
+    assert ledger.usage("task").retries == 2
+    assert len(sleep.delays) == 2 and all(0 <= d <= 0.05 for d in sleep.delays)
+
+
+def test_429_retry_after_is_honoured(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["429"]
+    sleep = RecordingSleep()
+    lm = _retrying(_client(fake_server), sleep)
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    assert sleep.delays == [1.0]
+
+
+def test_429_error_fields(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["429"]
+    with pytest.raises(LMError) as info:
+        _client(fake_server).complete(MESSAGES)
+    assert info.value.status == 429
+    assert info.value.retry_after == 1.0
+    assert info.value.transient
+
+
+def test_400_is_not_retried(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["400", "ok"]
+    sleep = RecordingSleep()
+    lm = _retrying(_client(fake_server), sleep)
+    with pytest.raises(LMError) as info:
+        lm.complete(MESSAGES)
+    assert info.value.status == 400
+    assert not info.value.transient
+    assert fake_server.calls == 1
+    assert sleep.delays == []
+
+
+def test_timeout_is_transient(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["hang"]
+    lm = OpenAICompatibleLM("fake-model", api_base=fake_server.url, timeout=0.3)
+    with pytest.raises(LMError, match="timed out") as info:
+        lm.complete(MESSAGES)
+    assert info.value.transient
+
+
+def test_timeout_then_success_with_retry(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["hang"]
+    sleep = RecordingSleep()
+    lm = _retrying(OpenAICompatibleLM("fake-model", api_base=fake_server.url, timeout=0.3), sleep)
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    assert lm.retries == 1
+
+
+@pytest.mark.parametrize("mode", ["malformed", "nochoices", "nocontent"])
+def test_malformed_responses_are_transient(fake_server: FakeOpenAIServer, mode: str) -> None:
+    fake_server.script = [mode]
+    with pytest.raises(LMError, match="malformed") as info:
+        _client(fake_server).complete(MESSAGES)
+    assert info.value.transient
+
+
+def test_gives_up_after_max_attempts(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["500"] * 10
+    sleep = RecordingSleep()
+    lm = _retrying(_client(fake_server), sleep, max_attempts=3)
+    with pytest.raises(LMError, match="gave up after 3 attempts") as info:
+        lm.complete(MESSAGES)
+    assert info.value.transient and info.value.status == 500
+    assert fake_server.calls == 3
+
+
+def test_async_path_retries(fake_server: FakeOpenAIServer) -> None:
+    fake_server.script = ["500"]
+    delays: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    lm = RetryingLM(_client(fake_server), base_delay=0.01, asleep=asleep)
+
+    async def main() -> str:
+        return (await lm.acomplete(MESSAGES)).text
+
+    assert asyncio.run(main()) == OK_REPLY
+    assert len(delays) == 1 and fake_server.calls == 2
+
+
+def test_key_never_in_repr_or_errors(
+    fake_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-test-0123456789abcdefSECRET"
+    monkeypatch.setenv("GEPAKIT_TEST_KEY", secret)
+    lm = _client(fake_server, api_key_env="GEPAKIT_TEST_KEY")
+    fake_server.script = ["401"]
+    with pytest.raises(LMError) as info:
+        lm.complete(MESSAGES)
+    assert fake_server.requests[0]["_authorization"] == f"Bearer {secret}"
+    for text in (repr(lm), str(info.value), repr(info.value)):
+        assert secret not in text
+    assert not info.value.transient
+
+
+def test_missing_key_without_api_base_is_config_error() -> None:
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        OpenAICompatibleLM("gpt-4o-mini")
+
+
+def test_unreachable_api_base_gives_transient_error_after_retries() -> None:
+    sleep = RecordingSleep()
+    ledger = UsageLedger()
+    lm = resolve_lm(
+        "some-model",
+        role="task",
+        api_base="http://127.0.0.1:9/v1",
+        ledger=ledger,
+        timeout=2.0,
+        retries={"max_attempts": 3, "base_delay": 0.001, "sleep": sleep},
+    )
+    with pytest.raises(LMError) as info:
+        lm.complete(MESSAGES)
+    assert info.value.transient
+    assert len(sleep.delays) == 2
+    usage = ledger.usage("task")
+    assert (usage.calls, usage.errors, usage.retries) == (1, 1, 2)
