@@ -59,7 +59,10 @@ def test_score_carries_output_trace_and_feedback() -> None:
     assert isinstance(score, Score)
     assert score.score == 0.0
     assert score.output == "play music please"
-    assert score.trace == {"system_prompt": {"inputs": EXAMPLE, "outputs": "play music please"}}
+    trace = {
+        "system_prompt": {"inputs": {"text": "play some jazz"}, "outputs": "play music please"}
+    }
+    assert score.trace == trace
     fb = score.feedback or ""
     assert "Expected label 'play_music' but the reply was 'play music please'" in fb
     assert "exactly one of: add_to_playlist, play_music, get_weather" in fb
@@ -170,3 +173,14 @@ def test_thread_safe_under_concurrent_calls() -> None:
     with ThreadPoolExecutor(4) as pool:
         scores = list(pool.map(lambda _: program(CANDIDATE, EXAMPLE).score, range(40)))
     assert scores == [1.0] * 40
+
+
+def test_trace_inputs_are_the_template_fields() -> None:
+    example = {"id": "e1", "title": "T", "body": "B", "label": "x"}
+    program = PromptProgram(FakeLM("x"), user_template="{title!r}: {body:>3} {title}")
+    assert program.template_fields == ("title", "body")
+    assert program(CANDIDATE, example).trace == {
+        "system_prompt": {"inputs": {"title": "T", "body": "B"}, "outputs": "x"}
+    }
+    literal = PromptProgram(FakeLM("x"), user_template="no fields")
+    assert literal(CANDIDATE, example).trace["system_prompt"]["inputs"] == example

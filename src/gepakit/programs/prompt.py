@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -40,6 +41,17 @@ def _regex_parser(pattern: str) -> Parser:
     return parse
 
 
+def _template_fields(template: str) -> tuple[str, ...]:
+    """Top-level field names used by a `str.format` template, in order, without repeats."""
+    names: list[str] = []
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field:
+            name = re.split(r"[.\[]", field, maxsplit=1)[0]
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def example_fields(example: Any) -> dict[str, Any]:
     """The fields of an example as a dict: a mapping, an `Example`'s data, or a dataclass.
 
@@ -67,7 +79,8 @@ class PromptProgram:
     The candidate's `component` text becomes the system message, `user_template`
     filled with the example's fields becomes the user message; the reply is parsed
     and scored. Calling the program returns a `gepakit.Score` with feedback written
-    for the reflection LM and a trace ``{component: {"inputs": fields, "outputs": reply}}``.
+    for the reflection LM and a trace ``{component: {"inputs": ..., "outputs": reply}}``
+    whose inputs are the example fields the template uses.
 
     Instances hold no mutable state and are safe to call from several threads when the
     task LM is.
@@ -107,6 +120,7 @@ class PromptProgram:
         self.task_lm = _as_lm(task_lm)
         self.component = component
         self.user_template = user_template
+        self.template_fields = _template_fields(user_template)
         self.answer_field = answer_field
         self.parser: Parser | None = _regex_parser(parser) if isinstance(parser, str) else parser
         self.labels = tuple(labels) if labels is not None else None
@@ -150,7 +164,7 @@ class PromptProgram:
             temperature=self.temperature,
         )
         reply = completion.text
-        trace = {self.component: {"inputs": fields, "outputs": reply}}
+        trace = {self.component: {"inputs": self._shown_inputs(fields), "outputs": reply}}
         score = self._score(fields, reply)
         feedback = score.feedback or ""
         if completion.finish_reason == "length":
@@ -161,6 +175,15 @@ class PromptProgram:
             output=reply if score.output is None else score.output,
             trace=trace if score.trace is None else score.trace,
         )
+
+    def _shown_inputs(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields the task LM saw (those in the template), for the reflection LM.
+
+        Leaving out ids and the expected answer keeps the reflective record focused; the
+        feedback names the expected answer.
+        """
+        shown = {name: fields[name] for name in self.template_fields if name in fields}
+        return shown or dict(fields)
 
     def _score(self, fields: Mapping[str, Any], reply: str) -> Score:
         answer = reply
