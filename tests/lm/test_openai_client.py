@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -127,10 +128,14 @@ def test_async_path_retries(fake_server: FakeOpenAIServer) -> None:
     async def asleep(seconds: float) -> None:
         delays.append(seconds)
 
-    lm = RetryingLM(_client(fake_server), base_delay=0.01, asleep=asleep)
+    client = _client(fake_server)
+    lm = RetryingLM(client, base_delay=0.01, asleep=asleep)
 
     async def main() -> str:
-        return (await lm.acomplete(MESSAGES)).text
+        try:
+            return (await lm.acomplete(MESSAGES)).text
+        finally:
+            await client.aclose()
 
     assert asyncio.run(main()) == OK_REPLY
     assert len(delays) == 1 and fake_server.calls == 2
@@ -173,3 +178,24 @@ def test_unreachable_api_base_gives_transient_error_after_retries() -> None:
     assert len(sleep.delays) == 2
     usage = ledger.usage("task")
     assert (usage.calls, usage.errors, usage.retries) == (1, 1, 2)
+
+
+def test_full_chain_against_server(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    ledger = UsageLedger()
+    lm = resolve_lm(
+        "fake-model",
+        role="task",
+        api_base=fake_server.url,
+        ledger=ledger,
+        cache_path=tmp_path / "cache.sqlite",
+        retries={"base_delay": 0.001, "sleep": RecordingSleep()},
+        temperature=0,
+    )
+    fake_server.script = ["500"]
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    assert lm.complete(MESSAGES).cached
+    usage = ledger.usage("task")
+    assert (usage.calls, usage.cache_hits, usage.retries, usage.errors) == (2, 1, 1, 0)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (11, 5)
+    assert usage.cost_usd == 0.0  # a server on localhost costs nothing
+    assert fake_server.calls == 2

@@ -28,7 +28,7 @@ def test_per_role_counts_and_cost() -> None:
     assert ledger.roles() == ("task", "reflection")
     total = ledger.total()
     assert total.calls == 4
-    assert total.cost_usd == pytest.approx(t.cost_usd + r.cost_usd)
+    assert total.cost_usd == pytest.approx(t.known_cost_usd + r.known_cost_usd)
 
 
 def test_unknown_price_gives_none_and_local_costs_zero() -> None:

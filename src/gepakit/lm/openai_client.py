@@ -7,6 +7,7 @@ The SDK's own retries are off: wrap the client in `RetryingLM` (``resolve_lm`` d
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import weakref
@@ -126,6 +127,13 @@ class OpenAICompatibleLM:
         """Close the HTTP connections of the sync client."""
         self._client.close()
 
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop, if one was made."""
+        with self._lock:
+            client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
     def _async_client(self) -> openai.AsyncOpenAI:
         # httpx async pools are bound to the loop that created them, so keep one per loop.
         loop = asyncio.get_running_loop()
@@ -168,7 +176,9 @@ class OpenAICompatibleLM:
                 retry_after=parse_retry_after(status_error.response.headers),
                 transient=is_transient_status(status),
             )
-        if isinstance(exc, (sdk.APIResponseValidationError, ValueError)):
+        # A body that is not JSON surfaces as JSONDecodeError; other ValueErrors are usually
+        # bad arguments, which a retry cannot fix.
+        if isinstance(exc, (sdk.APIResponseValidationError, json.JSONDecodeError)):
             return self._error(f"malformed response: {exc}", transient=True)
         if isinstance(exc, sdk.OpenAIError):
             return self._error(f"{type(exc).__name__}: {exc}", transient=False)
