@@ -60,7 +60,7 @@ def test_four_threads_at_once(lm: LocalLM) -> None:
 
 
 def test_acomplete(lm: LocalLM) -> None:
-    async def two() -> list[Completion]:
+    async def two() -> tuple[Completion, Completion]:
         return await asyncio.gather(
             lm.acomplete(user_message("Say yes."), max_tokens=4),
             lm.acomplete(user_message("Say no."), max_tokens=4),
