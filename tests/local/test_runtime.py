@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -116,3 +119,27 @@ def test_local_lm_is_one_object_per_model() -> None:
 def test_invalid_sizes_are_rejected() -> None:
     with pytest.raises(ConfigError):
         LocalLM(QWEN_05B, threads=0)
+
+
+def test_concurrent_start_loads_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[int] = []
+
+    def slow_load(self: LocalLM) -> FakeServer:
+        loads.append(1)
+        time.sleep(0.05)
+        return FakeServer(REPLY)
+
+    monkeypatch.setattr(LocalLM, "_load", slow_load)
+    lm = LocalLM(QWEN_05B)
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(
+            pool.map(lambda _: lm.complete([{"role": "user", "content": "x"}]), range(8))
+        )
+    assert loads == [1]
+    assert all(r.text == "hi" for r in replies)
+
+
+def test_importing_the_package_does_not_import_xllamacpp() -> None:
+    code = "import sys, gepakit.local; print('xllamacpp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
