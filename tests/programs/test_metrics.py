@@ -52,8 +52,8 @@ def test_exact_match_feedback_names_expected_reply_and_labels() -> None:
     fb = score.feedback or ""
     assert "Expected label 'play_music'" in fb
     assert "'play music please'" in fb
-    assert "exactly one of: add_to_playlist, play_music, get_weather" in fb
-    assert "not one of the allowed values" in fb
+    assert "Allowed labels: add_to_playlist, play_music, get_weather." in fb
+    assert "not one of the allowed labels" in fb
 
 
 def test_exact_match_diagnoses_wrong_label_and_extra_text() -> None:
@@ -68,7 +68,7 @@ def test_exact_match_diagnoses_wrong_label_and_extra_text() -> None:
 
 def test_exact_match_without_labels_asks_for_exact_value() -> None:
     fb = ExactMatch()({"label": "x"}, "y").feedback or ""
-    assert "exactly the expected value" in fb
+    assert "exactly the expected answer" in fb
 
 
 def test_long_replies_are_shortened_in_feedback() -> None:

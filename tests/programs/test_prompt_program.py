@@ -65,7 +65,7 @@ def test_score_carries_output_trace_and_feedback() -> None:
     assert score.trace == trace
     fb = score.feedback or ""
     assert "Expected label 'play_music' but the reply was 'play music please'" in fb
-    assert "exactly one of: add_to_playlist, play_music, get_weather" in fb
+    assert "Allowed labels: add_to_playlist, play_music, get_weather." in fb
 
 
 def test_custom_component_name() -> None:

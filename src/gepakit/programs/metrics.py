@@ -75,8 +75,8 @@ def _expected(example: Mapping[str, Any], field: str) -> str:
 
 def _allowed_clause(labels: Sequence[str] | None) -> str:
     if not labels:
-        return "The answer must be exactly the expected value, with nothing else."
-    return f"The answer must be exactly one of: {', '.join(labels)}, with nothing else."
+        return "The reply must be exactly the expected answer and nothing else."
+    return f"Allowed labels: {', '.join(labels)}. The reply must be one of these labels only."
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ class ExactMatch:
         if mentioned:
             return f"The reply mentions {', '.join(map(repr, mentioned))} but adds other text."
         if labels:
-            return f"{shorten(got, 60)!r} is not one of the allowed values."
+            return "The reply is not one of the allowed labels."
         return ""
 
 
