@@ -1,0 +1,447 @@
+"""`gepakit.optimize`: validate inputs, choose defaults, wire the engine, run it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gepakit.budgets import resolve_budget
+from gepakit.engine.acceptance import Acceptance, ImprovementOrEqual, StrictImprovement
+from gepakit.engine.budget import Budget
+from gepakit.engine.loop import Driver
+from gepakit.engine.protocols import EventSink, Executor, MultiSink, RunStore
+from gepakit.engine.reflection import CallableProposer, Proposer, ReflectiveProposer
+from gepakit.engine.rollout import RolloutRunner
+from gepakit.engine.selection import (
+    AllComponents,
+    CallableComponents,
+    CallableSelector,
+    CandidateSelector,
+    ComponentSelector,
+    CurrentBestSelector,
+    EpsilonGreedySelector,
+    ParetoSelector,
+    RoundRobinComponents,
+)
+from gepakit.engine.state import EngineState, SearchConfig
+from gepakit.engine.stopping import (
+    CallableStop,
+    NoImprovement,
+    ScoreThreshold,
+    StopCondition,
+    Timeout,
+)
+from gepakit.errors import ConfigError
+from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
+from gepakit.result import Result, result_from_state
+from gepakit.store.memory import MemoryStore
+from gepakit.types import Candidate, Example, content_hash
+
+log = logging.getLogger("gepakit")
+
+CANDIDATE_SELECTORS = ("pareto", "current_best", "epsilon_greedy")
+COMPONENT_SELECTORS = ("round_robin", "all")
+
+
+def make_examples(data: Sequence[Any] | None, name: str) -> list[Example]:
+    """Wrap user examples with stable ids (their "id" key/attribute, else a content hash).
+
+    Raises:
+        ConfigError: `data` is not a sequence, is empty, or has duplicate ids.
+    """
+    if data is None or isinstance(data, (str, bytes, Mapping)):
+        raise ConfigError(f"{name} must be a list of examples, got {type(data).__name__}")
+    items = list(data)
+    if not items:
+        raise ConfigError(f"{name} is empty; give at least one example")
+    examples = []
+    for ex in items:
+        raw_id = ex.get("id") if isinstance(ex, Mapping) else _attr_id(ex)
+        ex_id = str(raw_id) if raw_id is not None else content_hash(ex)
+        examples.append(Example(id=ex_id, data=ex))
+    counts = Counter(e.id for e in examples)
+    dupes = sorted(i for i, n in counts.items() if n > 1)
+    if dupes:
+        shown = ", ".join(repr(d) for d in dupes[:5])
+        raise ConfigError(
+            f"{name} has duplicate example ids ({shown}{' ...' if len(dupes) > 5 else ''}); "
+            "give each example a unique 'id' or remove the duplicates"
+        )
+    return examples
+
+
+def _attr_id(ex: Any) -> Any:
+    try:
+        value = getattr(ex, "id", None)
+    except Exception:
+        return None
+    return value if isinstance(value, (str, int)) else None
+
+
+def _check_seed(seed_candidate: Any) -> Candidate:
+    if not isinstance(seed_candidate, Mapping) or not seed_candidate:
+        raise ConfigError(
+            "seed_candidate must be a non-empty dict of component name -> text, "
+            f"got {seed_candidate!r}"
+        )
+    for key, text in seed_candidate.items():
+        if not isinstance(key, str) or not isinstance(text, str):
+            raise TypeError(
+                f"seed_candidate[{key!r}] must map a string name to a string text, "
+                f"got {type(text).__name__}"
+            )
+    return Candidate(components=dict(seed_candidate))
+
+
+def _candidate_selector(strategy: Any) -> CandidateSelector:
+    if callable(strategy) and not isinstance(strategy, str):
+        return strategy if hasattr(strategy, "select") else CallableSelector(strategy)
+    if hasattr(strategy, "select"):
+        return strategy
+    table: dict[str, Callable[[], CandidateSelector]] = {
+        "pareto": ParetoSelector,
+        "current_best": CurrentBestSelector,
+        "epsilon_greedy": EpsilonGreedySelector,
+    }
+    if strategy not in table:
+        raise ConfigError(
+            f"candidate_selection_strategy must be one of {CANDIDATE_SELECTORS} "
+            f"or a callable, got {strategy!r}"
+        )
+    return table[strategy]()
+
+
+def _component_selector(strategy: Any) -> ComponentSelector:
+    if isinstance(strategy, str):
+        if strategy == "round_robin":
+            return RoundRobinComponents()
+        if strategy == "all":
+            return AllComponents()
+        raise ConfigError(
+            f"component_selector must be one of {COMPONENT_SELECTORS} "
+            f"or a callable, got {strategy!r}"
+        )
+    if hasattr(strategy, "select"):
+        return strategy
+    if callable(strategy):
+        return CallableComponents(strategy)
+    raise ConfigError(f"component_selector must be a name or a callable, got {strategy!r}")
+
+
+def _acceptance(value: Any) -> Acceptance:
+    if value in ("improvement", "strict_improvement"):
+        return StrictImprovement()
+    if value == "improvement_or_equal":
+        return ImprovementOrEqual()
+    if hasattr(value, "decide"):
+        return value
+    raise ConfigError(
+        "acceptance must be 'improvement', 'improvement_or_equal' or an object "
+        f"with decide(parent_scores, child_scores), got {value!r}"
+    )
+
+
+def _proposer(
+    reflection_lm: Any, instruction_proposer: Any, templates: Any, ledger: Any
+) -> Proposer:
+    if instruction_proposer is not None:
+        if hasattr(instruction_proposer, "propose"):
+            return instruction_proposer
+        if callable(instruction_proposer):
+            return CallableProposer(instruction_proposer)
+        raise ConfigError(
+            "instruction_proposer must be a callable "
+            "(candidate, reflective_dataset, components) -> dict"
+        )
+    if reflection_lm is None:
+        raise ConfigError("reflection_lm is required unless instruction_proposer= is given")
+    return ReflectiveProposer(_prompt_fn(reflection_lm, ledger), templates=templates)
+
+
+def _prompt_fn(reflection_lm: Any, ledger: Any) -> Callable[[str], str]:
+    """A `prompt -> reply` function from a callable, an LM object or a model string."""
+    if isinstance(reflection_lm, str) or hasattr(reflection_lm, "complete"):
+        from gepakit.lm.resolve import as_prompt_fn, resolve_lm
+
+        lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
+        return as_prompt_fn(lm, temperature=0.0)
+    if callable(reflection_lm):
+        if ledger is not None:
+            from gepakit.lm.resolve import as_prompt_fn, resolve_lm
+
+            return as_prompt_fn(resolve_lm(reflection_lm, role="reflection", ledger=ledger))
+        return reflection_lm
+    raise ConfigError(
+        f"reflection_lm must be a model name, an LM or a callable, "
+        f"got {type(reflection_lm).__name__}"
+    )
+
+
+def _stop_conditions(
+    timeout: float | None,
+    patience: int | None,
+    threshold: float | None,
+    stop_callback: Callable[..., bool] | None,
+) -> tuple[StopCondition, ...]:
+    conds: list[StopCondition] = []
+    if timeout is not None:
+        if timeout <= 0:
+            raise ConfigError(f"timeout must be positive seconds, got {timeout!r}")
+        conds.append(Timeout(timeout))
+    if patience is not None:
+        if patience < 1:
+            raise ConfigError(f"stop_after_no_improvement must be >= 1, got {patience!r}")
+        conds.append(NoImprovement(patience))
+    if threshold is not None:
+        conds.append(ScoreThreshold(threshold))
+    if stop_callback is not None:
+        conds.append(CallableStop(stop_callback))
+    return tuple(conds)
+
+
+def _executor(executor: Any, workers: int, is_async: bool) -> Executor:
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers!r}")
+    if executor is None:
+        if is_async:
+            return AsyncioExecutor(workers)
+        return InlineExecutor() if workers == 1 else ThreadExecutor(workers)
+    if isinstance(executor, str):
+        if executor == "ray":
+            from gepakit.executors.ray import RayExecutor  # type: ignore[import-not-found]
+
+            return RayExecutor(workers)
+        if executor == "thread":
+            return ThreadExecutor(workers)
+        if executor == "inline":
+            return InlineExecutor()
+        raise ConfigError(
+            f"executor must be 'inline', 'thread', 'ray' or an Executor, got {executor!r}"
+        )
+    if hasattr(executor, "submit"):
+        return executor
+    raise ConfigError(f"executor must be a name or an object with submit(), got {executor!r}")
+
+
+class _StopFlag:
+    """Set by Ctrl-C / SIGTERM or a STOP file; a second Ctrl-C aborts at once."""
+
+    def __init__(self, stop_file: Path | None) -> None:
+        self.event = threading.Event()
+        self.stop_file = stop_file
+
+    def __call__(self) -> bool:
+        if self.stop_file is not None and self.stop_file.exists():
+            self.event.set()
+        return self.event.is_set()
+
+
+@contextlib.contextmanager
+def _signals(flag: _StopFlag) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.warning("stop requested: finishing in-flight work, then returning the result")
+        flag.event.set()
+
+    old_int = signal.signal(signal.SIGINT, handler)
+    old_term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def optimize(
+    seed_candidate: Mapping[str, str],
+    trainset: Sequence[Any],
+    valset: Sequence[Any] | None = None,
+    *,
+    evaluator: Callable[..., Any],
+    reflection_lm: Any = None,
+    instruction_proposer: Any = None,
+    max_metric_calls: int | None = None,
+    auto: str | None = None,
+    max_full_evals: int | None = None,
+    reflection_minibatch_size: int = 3,
+    candidate_selection_strategy: Any = "pareto",
+    component_selector: Any = "round_robin",
+    skip_perfect_score: bool = True,
+    perfect_score: float = 1.0,
+    failure_score: float = 0.0,
+    raise_on_exception: bool = False,
+    use_merge: bool = True,
+    max_merge_invocations: int = 5,
+    merge_subsample_size: int = 5,
+    acceptance: Any = "improvement",
+    track_best_outputs: bool = False,
+    reflection_prompt_template: str | Mapping[str, str] | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    max_concurrent_proposals: int = 1,
+    executor: Any = None,
+    run_dir: str | Path | None = None,
+    cache: str | Path | None = None,
+    evaluator_id: str | None = None,
+    timeout: float | None = None,
+    stop_after_no_improvement: int | None = None,
+    score_threshold: float | None = None,
+    stop_callback: Callable[..., bool] | None = None,
+    callbacks: Sequence[EventSink] = (),
+    progress: bool | None = None,
+    store: RunStore | None = None,
+) -> Result:
+    """Optimize the texts of `seed_candidate` with GEPA.
+
+    Args:
+        seed_candidate: component name -> starting text.
+        trainset: examples for reflection minibatches; an example's id is its "id"
+            key or attribute, else a hash of its content.
+        valset: examples for scoring candidates (the Pareto frontier). Without one,
+            the trainset is used, with a warning (risk of overfitting).
+        evaluator: ``evaluator(candidate: dict, example) -> float | Score``; may be
+            ``async def``.
+        reflection_lm: a callable ``prompt -> reply``, an LM object or a model name
+            ("local", "openai/gpt-4o-mini", ...). Required unless instruction_proposer.
+        instruction_proposer: ``fn(candidate, reflective_dataset, components) -> dict``
+            replacing the built-in reflection.
+        max_metric_calls / auto / max_full_evals: the budget; give exactly one.
+        workers: rollouts running at once. max_concurrent_proposals: proposals in flight.
+        run_dir: persist the run there (SQLite); calling again with the same run_dir
+            resumes it. cache: a shared evaluation cache file.
+
+    Returns:
+        The `Result`: candidates, scores, lineage, frontier, proposals, usage.
+
+    Raises:
+        ConfigError / TypeError: invalid inputs, before any LM call.
+    """
+    seed_cand = _check_seed(seed_candidate)
+    train = make_examples(trainset, "trainset")
+    if valset is None:
+        warnings.warn(
+            "no valset given: the trainset doubles as valset, so scores may be "
+            "optimistic (overfitting)",
+            UserWarning,
+            stacklevel=2,
+        )
+        val = train
+    else:
+        val = make_examples(valset, "valset")
+    limit = resolve_budget(
+        max_metric_calls=max_metric_calls,
+        auto=auto,
+        max_full_evals=max_full_evals,
+        num_components=len(seed_cand.components),
+        train_size=len(train),
+        valset_size=len(val) if valset is not None else 0,
+    )
+    if reflection_minibatch_size < 1:
+        raise ConfigError(
+            f"reflection_minibatch_size must be >= 1, got {reflection_minibatch_size}"
+        )
+    if max_concurrent_proposals < 1:
+        raise ConfigError(f"max_concurrent_proposals must be >= 1, got {max_concurrent_proposals}")
+    if limit < len(val):
+        raise ConfigError(
+            f"the budget of {limit} metric calls cannot evaluate the seed on the "
+            f"{len(val)} val examples; raise it to at least {len(val)}"
+        )
+    step = 2 * min(reflection_minibatch_size, len(train)) + len(val)
+    if limit < len(val) + step:
+        warnings.warn(
+            f"the budget of {limit} metric calls leaves no room for a proposal after "
+            f"the seed evaluation (needs {len(val) + step})",
+            UserWarning,
+            stacklevel=2,
+        )
+    config = SearchConfig(
+        minibatch_size=reflection_minibatch_size,
+        perfect_score=perfect_score,
+        skip_perfect_score=skip_perfect_score,
+        use_merge=use_merge,
+        max_merge_invocations=max_merge_invocations,
+        merge_subsample_size=merge_subsample_size,
+        max_concurrent_proposals=max_concurrent_proposals,
+        track_best_outputs=track_best_outputs,
+        seed=seed,
+        candidate_selector=_candidate_selector(candidate_selection_strategy),
+        component_selector=_component_selector(component_selector),
+        acceptance=_acceptance(acceptance),
+        stop_conditions=_stop_conditions(
+            timeout, stop_after_no_improvement, score_threshold, stop_callback
+        ),
+    )
+    ledger = _new_ledger()
+    proposer = _proposer(reflection_lm, instruction_proposer, reflection_prompt_template, ledger)
+    runner = RolloutRunner(
+        evaluator, failure_score=failure_score, raise_on_exception=raise_on_exception
+    )
+    run_store = store if store is not None else MemoryStore()
+    state = EngineState(seed_cand, train, val, config, Budget(limit))
+    sinks = list(callbacks)
+    flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
+    rollout_exec = _executor(executor, workers, runner.is_async)
+    rollout_fn = runner.acall if runner.is_async else runner
+    proposer_exec: Executor = (
+        InlineExecutor()
+        if max_concurrent_proposals == 1 and workers == 1
+        else ThreadExecutor(max_concurrent_proposals)
+    )
+    driver = Driver(
+        state,
+        run_rollout=rollout_fn,
+        executor=rollout_exec,
+        proposer=proposer,
+        proposer_executor=proposer_exec,
+        store=run_store,
+        sink=MultiSink(sinks),
+        stop_requested=flag,
+    )
+    driver.sink.run_started(
+        {
+            "max_metric_calls": limit,
+            "train": len(train),
+            "val": len(val),
+            "seed": seed,
+            "components": list(seed_cand.components),
+        }
+    )
+    try:
+        with _signals(flag):
+            driver.run()
+    finally:
+        rollout_exec.shutdown()
+        proposer_exec.shutdown()
+    usage = ledger.to_dict() if ledger is not None else {}
+    result = result_from_state(
+        state, usage=usage, run_dir=str(run_dir) if run_dir is not None else None
+    )
+    driver.sink.run_finished(
+        {
+            "stop_reason": result.stop_reason,
+            "best_score": result.best_score,
+            "total_metric_calls": result.total_metric_calls,
+        }
+    )
+    return result
+
+
+def _new_ledger() -> Any:
+    try:
+        from gepakit.lm.usage import UsageLedger
+    except ImportError:
+        return None
+    return UsageLedger()

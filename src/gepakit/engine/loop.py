@@ -1,0 +1,448 @@
+"""The driver: runs jobs concurrently, keeps the budget exact, records and replays.
+
+Every result sent into a job is a *delivery*. Live deliveries are logged in order;
+a resumed run first replays the logged deliveries from the store (rollouts and
+proposer replies come from the store, nothing is paid twice), which rebuilds the
+exact engine state, and then continues live.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gepakit.engine.protocols import EventSink, Executor, RolloutKey, RunStore
+from gepakit.engine.reflection import Proposer, ProposerReply
+from gepakit.engine.state import EngineState
+from gepakit.engine.steps import (
+    Evaluate,
+    Job,
+    Propose,
+    Request,
+    merge_job,
+    reflective_job,
+    seed_job,
+)
+from gepakit.engine.stopping import Clock, StopView
+from gepakit.errors import EvaluatorError, StoreError
+from gepakit.types import Candidate, Example, Proposal, Rollout, Split
+
+log = logging.getLogger("gepakit")
+
+RolloutFn = Callable[[Candidate, Example, Split], Any]
+MAX_INFRA_RETRIES = 2
+MAX_FREE_PROPOSALS = 25
+
+
+@dataclass(slots=True)
+class _JobRun:
+    id: int
+    gen: Job
+    step: int = 0
+    pending: Request | None = None
+    slots: list[Rollout | None] = field(default_factory=list)
+    outstanding: int = 0
+    dispatched: bool = False
+    used_at_start: int = 0
+
+
+@dataclass(slots=True)
+class _Flight:
+    key: RolloutKey
+    candidate: Candidate
+    example: Example
+    waiters: list[tuple[_JobRun, int]]
+    attempts: int = 0
+
+
+class Driver:
+    """Runs an `EngineState` to completion with the given services."""
+
+    def __init__(
+        self,
+        state: EngineState,
+        *,
+        run_rollout: RolloutFn,
+        executor: Executor,
+        proposer: Proposer | None,
+        proposer_executor: Executor,
+        store: RunStore,
+        sink: EventSink,
+        stop_requested: Callable[[], bool] = lambda: False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.state = state
+        self.run_rollout = run_rollout
+        self.executor = executor
+        self.proposer = proposer
+        self.proposer_executor = proposer_executor
+        self.store = store
+        self.sink = sink
+        self.stop_requested = stop_requested
+        self.clock = clock or Clock()
+        self.running: dict[int, _JobRun] = {}
+        self.consumed: dict[RolloutKey, Rollout] = {}
+        self.flights: dict[RolloutKey, _Flight] = {}
+        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.replay: deque[tuple[int, int]] = deque()
+        self.seq = 0
+        self.recorded_candidates = 0
+        self.seed_started = False
+        self.halted = False
+        self.aborting: BaseException | None = None
+
+    # -- public --------------------------------------------------------------
+
+    def run(self, *, replay_only: bool = False) -> None:
+        """Replay the store's history, then (unless `replay_only`) continue live."""
+        self.replay = deque(self.store.deliveries())
+        while True:
+            if not self.halted:
+                self._fill()
+            if not self.running:
+                break
+            if self.replay:
+                self._replay_one()
+                if not self.replay and not replay_only:
+                    self._go_live()
+                continue
+            if replay_only:
+                break
+            self._wait_live()
+            if self.aborting is not None and not self._outstanding():
+                raise self.aborting
+        if self.halted and self.state.stop_reason is None:
+            self.state.stop_reason = "stopped on request"
+
+    # -- starting jobs -------------------------------------------------------
+
+    def _fill(self) -> None:
+        cfg = self.state.config
+        while len(self.running) < cfg.max_concurrent_proposals:
+            job = self._next_job()
+            if job is None:
+                return
+            jr = _JobRun(self.state.next_job_id, job, used_at_start=self.state.budget.used)
+            self.state.next_job_id += 1
+            self.running[jr.id] = jr
+            self._advance(jr, None, first=True)
+
+    def _next_job(self) -> Job | None:
+        st = self.state
+        if not self.seed_started:
+            self.seed_started = True
+            return seed_job(st)
+        if not st.candidates or st.stop_reason is not None:
+            return None
+        if not self.replay and self._should_stop():
+            return None
+        v, mb = len(st.val_ids), st.sampler._size
+        if st.merges_due > 0:
+            st.merges_due -= 1
+            st.merges_tried += 1
+            if st.budget.available >= min(v, st.config.merge_subsample_size) + v:
+                job = merge_job(st)
+                if job is not None:
+                    return job
+        need = 2 * mb + v
+        if st.budget.available < need:
+            if not self.running:
+                st.stop_reason = (
+                    f"budget exhausted: {st.budget.available} metric calls left, a proposal "
+                    f"step needs up to {need} (2 x minibatch {mb} + valset {v})"
+                )
+            return None
+        return reflective_job(st)
+
+    def _should_stop(self) -> bool:
+        st = self.state
+        if self.stop_requested():
+            self.halted = True
+            return True
+        view = StopView(
+            metric_calls=st.budget.used,
+            best_score=st.best_score,
+            num_candidates=len(st.candidates),
+            proposals=len(st.proposals),
+            proposals_since_improvement=st.proposals_since_improvement,
+            elapsed=self.clock.elapsed(),
+        )
+        for cond in st.config.stop_conditions:
+            reason = cond.check(view)
+            if reason:
+                st.stop_reason = reason
+                return True
+        return False
+
+    # -- advancing jobs ------------------------------------------------------
+
+    def _advance(self, jr: _JobRun, result: Any, *, first: bool = False) -> None:
+        try:
+            req = next(jr.gen) if first else jr.gen.send(result)
+        except StopIteration as stop:
+            self._finish(jr, stop.value)
+            return
+        if not first:
+            jr.step += 1
+        jr.pending, jr.dispatched = req, False
+        if not self.replay:
+            self._dispatch(jr)
+
+    def _deliver(self, jr: _JobRun, result: Any, *, live: bool) -> None:
+        if live:
+            self.store.put_delivery(self.seq, jr.id, jr.step)
+        self.seq += 1
+        self._advance(jr, result)
+        self._record_candidates(live)
+
+    def _finish(self, jr: _JobRun, proposal: Proposal | None) -> None:
+        del self.running[jr.id]
+        st = self.state
+        if proposal is None:
+            return
+        st.proposals.append(proposal)
+        if not (proposal.decision == "accepted" and st.proposals_since_improvement == 0):
+            st.proposals_since_improvement += 1
+        st.free_streak = st.free_streak + 1 if st.budget.used == jr.used_at_start else 0
+        if st.free_streak >= MAX_FREE_PROPOSALS and st.stop_reason is None:
+            st.stop_reason = (
+                f"stalled: {MAX_FREE_PROPOSALS} proposals in a row used no metric call "
+                "(every child was a duplicate or fully cached)"
+            )
+        self.store.put_proposal(proposal)
+        if not self.replay:
+            self.store.put_event(
+                "proposal", {"index": proposal.index, "decision": proposal.decision}
+            )
+            self.sink.proposal_finished(proposal)
+
+    def _record_candidates(self, live: bool) -> None:
+        st = self.state
+        while self.recorded_candidates < len(st.candidates):
+            i = self.recorded_candidates
+            self.recorded_candidates += 1
+            info = {
+                "origin": st.origins[i],
+                "val_score": st.aggregate[i],
+                "discovery_calls": st.discovery_calls[i],
+            }
+            self.store.put_candidate(i, st.candidates[i], st.parents[i], info)
+            if live:
+                self.sink.candidate_added(i, st.candidates[i], st.aggregate[i])
+                if st.best_idx == i:
+                    self.store.put_event("new_best", {"index": i, "score": st.aggregate[i]})
+                    self.sink.new_best(i, st.aggregate[i])
+
+    # -- fulfilling requests -------------------------------------------------
+
+    def _plan_eval(self, req: Evaluate) -> tuple[list[Rollout | None], list[int], list[int], int]:
+        """Classify each example: known result, owned (paid earlier), or to run."""
+        slots: list[Rollout | None] = []
+        owned: list[int] = []
+        to_run: list[int] = []
+        hits = 0
+        for k, eid in enumerate(req.example_ids):
+            key: RolloutKey = (req.candidate.id, eid, req.split)
+            got = self.consumed.get(key)
+            if got is None and key not in self.flights:
+                got = self.store.own_rollout(key)
+                if got is not None:
+                    owned.append(k)
+                else:
+                    got = self.store.shared_rollout(key)
+                    if got is None:
+                        to_run.append(k)
+                    else:
+                        hits += 1
+            elif got is not None or key in self.flights:
+                hits += 1
+            slots.append(got)
+        return slots, owned, to_run, hits
+
+    def _dispatch(self, jr: _JobRun) -> None:
+        req = jr.pending
+        jr.dispatched = True
+        if isinstance(req, Propose):
+            stored = self.store.step_result(jr.id, jr.step)
+            if stored is not None:
+                self.events.put(("propose", jr.id, jr.step, _reply_from(stored)))
+                return
+            if self.proposer is None:
+                raise StoreError("this run cannot continue without a proposer (replay only)")
+            fut = self.proposer_executor.submit(_safe_propose, self.proposer, req.request)
+            fut.add_done_callback(
+                lambda f, j=jr.id, s=jr.step: self.events.put(("propose", j, s, f.result()))
+            )
+            return
+        assert isinstance(req, Evaluate)
+        slots, owned, to_run, hits = self._plan_eval(req)
+        if not self.state.budget.try_reserve(len(owned) + len(to_run)):
+            self.events.put(("ready", jr.id, jr.step, None))
+            return
+        self._accept_known(req, slots, owned, hits)
+        jr.slots = slots
+        split_examples = self.state.train if req.split == "train" else self.state.val
+        for k, eid in enumerate(req.example_ids):
+            if slots[k] is not None:
+                continue
+            key: RolloutKey = (req.candidate.id, eid, req.split)
+            flight = self.flights.get(key)
+            if flight is None:
+                flight = _Flight(key, req.candidate, split_examples[eid], [])
+                self.flights[key] = flight
+                self._launch(flight)
+            flight.waiters.append((jr, k))
+            jr.outstanding += 1
+        if jr.outstanding == 0:
+            self.events.put(("ready", jr.id, jr.step, list(slots)))
+
+    def _accept_known(
+        self, req: Evaluate, slots: list[Rollout | None], owned: list[int], hits: int
+    ) -> None:
+        budget = self.state.budget
+        budget.commit(len(owned))
+        budget.cache_hits += hits
+        for k in owned:
+            r = slots[k]
+            assert r is not None
+            self.consumed[(req.candidate.id, r.example_id, req.split)] = r
+
+    def _launch(self, flight: _Flight) -> None:
+        fut = self.executor.submit(
+            self.run_rollout, flight.candidate, flight.example, flight.key[2]
+        )
+        fut.add_done_callback(lambda f, key=flight.key: self.events.put(("rollout", key, f)))
+
+    def _on_rollout(self, key: RolloutKey, fut: Any) -> None:
+        flight = self.flights[key]
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, EvaluatorError | KeyboardInterrupt) or self.aborting:
+                self.aborting = self.aborting or exc
+                del self.flights[key]
+                return
+            if flight.attempts < MAX_INFRA_RETRIES:
+                flight.attempts += 1
+                log.warning("rollout %s failed in the executor (%s); retrying", key, exc)
+                self._launch(flight)
+                return
+            rollout = Rollout(
+                candidate_id=key[0],
+                example_id=key[1],
+                split=key[2],
+                score=self._failure_score(),
+                error=f"executor failed: {exc!r}",
+            )
+        else:
+            rollout = fut.result()
+        del self.flights[key]
+        self.store.put_rollout(rollout)
+        self.state.budget.commit(1)
+        self.consumed[key] = rollout
+        self.sink.rollout_finished(rollout)
+        self.sink.budget_update(
+            self.state.budget.used, self.state.budget.limit, self.state.budget.cache_hits
+        )
+        for jr, k in flight.waiters:
+            jr.slots[k] = rollout
+            jr.outstanding -= 1
+            if jr.outstanding == 0:
+                self.events.put(("ready", jr.id, jr.step, list(jr.slots)))
+
+    def _failure_score(self) -> float:
+        return float(getattr(self.run_rollout, "failure_score", 0.0))
+
+    # -- live and replay loops -----------------------------------------------
+
+    def _outstanding(self) -> bool:
+        return (
+            bool(self.flights)
+            or any(
+                jr.dispatched and isinstance(jr.pending, Propose) for jr in self.running.values()
+            )
+            or not self.events.empty()
+        )
+
+    def _wait_live(self) -> None:
+        while True:
+            try:
+                item = self.events.get(timeout=0.2)
+            except queue.Empty:
+                if not self._outstanding():
+                    if self.aborting is not None:
+                        return
+                    raise RuntimeError("engine has running jobs but nothing in flight") from None
+                if not self.halted and self.stop_requested():
+                    self.halted = True
+                continue
+            kind = item[0]
+            if kind == "rollout":
+                self._on_rollout(item[1], item[2])
+                continue
+            _, job_id, step, result = item
+            if kind == "propose":
+                payload = (
+                    result.to_dict()
+                    if isinstance(result, ProposerReply)
+                    else {"error": f"{type(result).__name__}: {result}"}
+                )
+                self.store.put_step_result(job_id, step, payload)
+            jr = self.running[job_id]
+            if self.halted or self.aborting:
+                jr.pending = None
+                jr.dispatched = False
+                del self.running[job_id]
+                return
+            self._deliver(jr, result, live=True)
+            return
+
+    def _go_live(self) -> None:
+        for jr in list(self.running.values()):
+            if jr.pending is not None and not jr.dispatched:
+                self._dispatch(jr)
+
+    def _replay_one(self) -> None:
+        job_id, step = self.replay.popleft()
+        jr = self.running.get(job_id)
+        if jr is None or jr.step != step or jr.pending is None:
+            raise StoreError(
+                f"the run history cannot be replayed at delivery {self.seq} (job {job_id}, "
+                f"step {step}); the store does not match this configuration or is damaged"
+            )
+        req = jr.pending
+        if isinstance(req, Propose):
+            stored = self.store.step_result(job_id, step)
+            if stored is None:
+                raise StoreError(f"missing proposer reply for job {job_id} step {step}")
+            self._deliver(jr, _reply_from(stored), live=False)
+            return
+        assert isinstance(req, Evaluate)
+        slots, owned, to_run, hits = self._plan_eval(req)
+        if to_run:
+            raise StoreError(
+                f"the run history references rollouts missing from the store (job {job_id})"
+            )
+        if not self.state.budget.try_reserve(len(owned)):
+            result = None
+        else:
+            self._accept_known(req, slots, owned, hits)
+            result = list(slots)
+        self._deliver(jr, result, live=False)
+
+
+def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseException:
+    try:
+        return proposer.propose(request)
+    except Exception as exc:  # a failed proposal is recorded; the run goes on
+        log.warning("proposer failed: %s: %s", type(exc).__name__, exc)
+        return exc
+
+
+def _reply_from(payload: Mapping[str, Any]) -> ProposerReply | BaseException:
+    if "error" in payload:
+        return RuntimeError(str(payload["error"]))
+    return ProposerReply.from_dict(payload)

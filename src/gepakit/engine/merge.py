@@ -1,0 +1,127 @@
+"""Merge: combine two lineages component by component, without an LLM."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+def ancestors(index: int, parents: Sequence[Sequence[int]]) -> set[int]:
+    """Every ancestor of candidate `index` (not including itself)."""
+    seen: set[int] = set()
+    stack = list(parents[index])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(parents[node])
+    return seen
+
+
+@dataclass(frozen=True, slots=True)
+class MergePlan:
+    """Two candidates, their common ancestor and the merged texts."""
+
+    first: int
+    second: int
+    ancestor: int
+    texts: Mapping[str, str]
+
+
+def _merged_texts(
+    a: Mapping[str, str], b: Mapping[str, str], anc: Mapping[str, str], a_better: bool
+) -> tuple[dict[str, str], bool]:
+    """Take each component from the side that changed it; both changed -> the better side.
+
+    Returns the texts and whether the merge mixes both sides (otherwise it is useless).
+    """
+    texts: dict[str, str] = {}
+    from_a = from_b = False
+    for name in anc:
+        ta, tb, t0 = a[name], b[name], anc[name]
+        if ta == tb:
+            texts[name] = ta
+        elif tb == t0:
+            texts[name], from_a = ta, True
+        elif ta == t0:
+            texts[name], from_b = tb, True
+        else:
+            texts[name] = ta if a_better else tb
+    return texts, from_a and from_b
+
+
+def plan_merge(
+    candidates: Sequence[Mapping[str, str]],
+    parents: Sequence[Sequence[int]],
+    aggregate: Sequence[float],
+    pool: Sequence[int],
+    tried: set[tuple[int, int, int]],
+    known: Mapping[str, int],
+    rng: random.Random,
+    *,
+    attempts: int = 10,
+    candidate_id: object = None,
+) -> MergePlan | None:
+    """Find two candidates in `pool` worth merging and their merged texts.
+
+    The two must not descend from one another, must share an ancestor no better
+    than either, and each must contribute a changed component. A triple already
+    tried, or a merge that reproduces a known candidate, is skipped.
+    `known` maps candidate content ids to indices; `candidate_id` computes an id.
+    """
+    pool = sorted(set(pool))
+    if len(pool) < 2:
+        return None
+    for _ in range(attempts):
+        i, j = sorted(rng.sample(pool, 2))
+        anc_i, anc_j = ancestors(i, parents), ancestors(j, parents)
+        if i in anc_j or j in anc_i:
+            continue
+        common = [
+            a
+            for a in anc_i & anc_j
+            if aggregate[a] <= aggregate[i]
+            and aggregate[a] <= aggregate[j]
+            and (i, j, a) not in tried
+        ]
+        if not common:
+            continue
+        anc = rng.choice(sorted(common))
+        tried.add((i, j, anc))
+        a_better = aggregate[i] > aggregate[j] or (
+            aggregate[i] == aggregate[j] and rng.random() < 0.5
+        )
+        texts, mixes = _merged_texts(candidates[i], candidates[j], candidates[anc], a_better)
+        if not mixes:
+            continue
+        if callable(candidate_id) and candidate_id(texts) in known:
+            continue
+        return MergePlan(i, j, anc, texts)
+    return None
+
+
+def merge_subsample(
+    scores_a: Mapping[str, float],
+    scores_b: Mapping[str, float],
+    size: int,
+    rng: random.Random,
+) -> list[str]:
+    """Val example ids to test a merge on, balanced between where each parent wins.
+
+    Takes examples where `a` wins, where `b` wins, and ties in turn, then fills
+    up with the rest, so the test looks where the parents differ.
+    """
+    ids = sorted(set(scores_a) & set(scores_b))
+    a_wins = [i for i in ids if scores_a[i] > scores_b[i]]
+    b_wins = [i for i in ids if scores_b[i] > scores_a[i]]
+    ties = [i for i in ids if scores_a[i] == scores_b[i]]
+    for group in (a_wins, b_wins, ties):
+        rng.shuffle(group)
+    chosen: list[str] = []
+    groups = [a_wins, b_wins, ties]
+    while len(chosen) < size and any(groups):
+        for group in groups:
+            if group and len(chosen) < size:
+                chosen.append(group.pop())
+    return chosen

@@ -1,0 +1,221 @@
+"""Reflective datasets and proposers: from rollouts with feedback to new component text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gepakit.engine.parsing import parse_reply
+from gepakit.engine.prompts import DEFAULT_TEMPLATE, REJECTED_HEADER
+from gepakit.types import Rollout
+
+ReflectiveRecord = dict[str, Any]
+"""One example shown to the reflection LM: keys "Inputs", "Generated Outputs", "Feedback"."""
+
+ReflectiveDataset = dict[str, list[ReflectiveRecord]]
+"""Component name -> its reflective records."""
+
+
+def default_feedback(rollout: Rollout) -> str:
+    """Feedback text for a rollout whose evaluator gave none."""
+    if rollout.error:
+        return f"The system failed with an error: {rollout.error}"
+    return f"This answer scored {rollout.score:g}."
+
+
+def build_reflective_dataset(
+    rollouts: Sequence[Rollout],
+    examples: Sequence[Any],
+    components: Sequence[str],
+) -> ReflectiveDataset:
+    """Turn rollouts into per-component records for the reflection LM.
+
+    When a rollout's trace is a mapping with an entry for a component (a dict with
+    "inputs"/"outputs"/"feedback", or a list of them), those become the component's
+    records. Otherwise each component sees the whole example, the output and the
+    feedback.
+    """
+    dataset: ReflectiveDataset = {name: [] for name in components}
+    for rollout, example in zip(rollouts, examples, strict=True):
+        feedback = rollout.feedback or default_feedback(rollout)
+        trace = rollout.trace if isinstance(rollout.trace, Mapping) else {}
+        for name in components:
+            entry = trace.get(name)
+            if entry is None:
+                dataset[name].append(
+                    {"Inputs": example, "Generated Outputs": rollout.output, "Feedback": feedback}
+                )
+                continue
+            for item in entry if isinstance(entry, list) else [entry]:
+                item_map: Mapping[str, Any] = item if isinstance(item, Mapping) else {}
+                dataset[name].append(
+                    {
+                        "Inputs": item_map.get("inputs", example),
+                        "Generated Outputs": item_map.get("outputs", rollout.output),
+                        "Feedback": item_map.get("feedback") or feedback,
+                    }
+                )
+    return dataset
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReflectionRequest:
+    """Everything a proposer gets for one proposal."""
+
+    candidate: Mapping[str, str]
+    reflective_dataset: ReflectiveDataset
+    components: tuple[str, ...]
+    rejected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposerReply:
+    """New texts per component, with the prompts and raw replies and why others failed."""
+
+    texts: Mapping[str, str]
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    replies: Mapping[str, str] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "texts": dict(self.texts),
+            "prompts": dict(self.prompts),
+            "replies": dict(self.replies),
+            "reasons": dict(self.reasons),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProposerReply:
+        return cls(
+            texts=dict(d.get("texts", {})),
+            prompts=dict(d.get("prompts", {})),
+            replies=dict(d.get("replies", {})),
+            reasons=dict(d.get("reasons", {})),
+        )
+
+
+class Proposer(Protocol):
+    """Writes new text for some components. May be called from several threads at once.
+
+    Raise any exception to fail the proposal; it is recorded and the run goes on.
+    """
+
+    def propose(self, request: ReflectionRequest) -> ProposerReply: ...
+
+
+def _render(value: Any, limit: int) -> str:
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr, indent=None)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 15] + " ...[truncated]"
+
+
+def format_examples(records: Sequence[ReflectiveRecord], *, field_limit: int = 1500) -> str:
+    """Render reflective records as numbered plain-text blocks."""
+    parts = []
+    for i, rec in enumerate(records, 1):
+        lines = [f"Example {i}"]
+        for key in ("Inputs", "Generated Outputs", "Feedback"):
+            lines.append(f"{key}: {_render(rec.get(key), field_limit)}")
+        extra = [k for k in rec if k not in ("Inputs", "Generated Outputs", "Feedback")]
+        lines.extend(f"{k}: {_render(rec[k], field_limit)}" for k in extra)
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+class ReflectiveProposer:
+    """The built-in proposer: one reflection prompt per component, reply parsed robustly.
+
+    Args:
+        prompt_fn: sends a prompt to the reflection LM and returns its reply text.
+        templates: a template for every component, or a mapping component -> template
+            (missing components use the default). Placeholders: {component},
+            {current_text}, {examples}, {rejected}, {format_hints}.
+        max_rejected_shown: how many earlier rejected texts to list per component.
+    """
+
+    def __init__(
+        self,
+        prompt_fn: Callable[[str], str],
+        *,
+        templates: str | Mapping[str, str] | None = None,
+        max_rejected_shown: int = 3,
+    ) -> None:
+        self.prompt_fn = prompt_fn
+        self.templates = templates
+        self.max_rejected_shown = max_rejected_shown
+
+    def template_for(self, component: str) -> str:
+        if isinstance(self.templates, str):
+            return self.templates
+        if isinstance(self.templates, Mapping):
+            return self.templates.get(component, DEFAULT_TEMPLATE)
+        return DEFAULT_TEMPLATE
+
+    def build_prompt(self, request: ReflectionRequest, component: str) -> str:
+        rejected = request.rejected.get(component, ())[-self.max_rejected_shown :]
+        rejected_block = ""
+        if rejected:
+            shown = "\n".join(f"- {_render(t, 400)}" for t in rejected)
+            rejected_block = REJECTED_HEADER + shown + "\n"
+        return self.template_for(component).format(
+            component=component,
+            current_text=request.candidate[component],
+            examples=format_examples(request.reflective_dataset.get(component, [])),
+            rejected=rejected_block,
+            format_hints="",
+        )
+
+    def propose(self, request: ReflectionRequest) -> ProposerReply:
+        texts: dict[str, str] = {}
+        prompts: dict[str, str] = {}
+        replies: dict[str, str] = {}
+        reasons: dict[str, str] = {}
+        for name in request.components:
+            prompt = self.build_prompt(request, name)
+            prompts[name] = prompt
+            reply = self.prompt_fn(prompt)
+            replies[name] = reply
+            parsed = parse_reply(reply, request.candidate[name])
+            if parsed.text is None:
+                reasons[name] = parsed.reason
+            else:
+                texts[name] = parsed.text
+        return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
+
+
+class CallableProposer:
+    """Adapts ``fn(candidate, reflective_dataset, components) -> dict[str, str]``.
+
+    This is the signature of GEPA/DSPy instruction proposers.
+    """
+
+    def __init__(self, fn: Callable[..., Mapping[str, str]]) -> None:
+        self.fn = fn
+
+    def propose(self, request: ReflectionRequest) -> ProposerReply:
+        out = self.fn(dict(request.candidate), request.reflective_dataset, list(request.components))
+        if not isinstance(out, Mapping):
+            raise TypeError(
+                f"instruction_proposer must return a dict of component -> text, got "
+                f"{type(out).__name__}"
+            )
+        texts: dict[str, str] = {}
+        reasons: dict[str, str] = {}
+        for name, text in out.items():
+            if name not in request.candidate:
+                reasons[str(name)] = "proposer returned an unknown component"
+            elif not isinstance(text, str) or not text.strip():
+                reasons[name] = "proposer returned empty or non-string text"
+            elif text.strip() == request.candidate[name].strip():
+                reasons[name] = "proposed text is identical to the current text"
+            else:
+                texts[name] = text
+        return ProposerReply(texts=texts, reasons=reasons)

@@ -1,0 +1,135 @@
+"""Turn a user evaluator into a rollout function that never raises by accident."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gepakit.errors import EvaluatorError
+from gepakit.types import Candidate, Example, Rollout, Score, Split
+
+
+def coerce_score(value: Any, *, example_id: str) -> Score:
+    """Accept a float, a `Score`, or an object with `score` (and maybe `feedback`)."""
+    if isinstance(value, Score):
+        out = value
+    elif isinstance(value, (bool, int, float)):
+        out = Score(float(value))
+    elif isinstance(value, Mapping) and "score" in value:
+        out = Score(
+            float(value["score"]),
+            feedback=value.get("feedback"),
+            output=value.get("output"),
+            trace=value.get("trace"),
+            objectives=value.get("objectives"),
+        )
+    elif hasattr(value, "score"):
+        out = Score(
+            float(value.score),
+            feedback=getattr(value, "feedback", None),
+            output=getattr(value, "output", None),
+            trace=getattr(value, "trace", None),
+            objectives=getattr(value, "objectives", None),
+        )
+    else:
+        raise TypeError(
+            f"evaluator returned {type(value).__name__} for example {example_id!r}; "
+            "return a float or gepakit.Score(score, feedback=...)"
+        )
+    if not isinstance(out.score, (int, float)) or not math.isfinite(out.score):
+        raise ValueError(
+            f"evaluator returned a non-finite score {out.score!r} for example {example_id!r}"
+        )
+    for name, v in (out.objectives or {}).items():
+        if not math.isfinite(float(v)):
+            raise ValueError(f"objective {name!r} is not finite ({v!r}) for {example_id!r}")
+    return out
+
+
+class RolloutRunner:
+    """Calls the evaluator for one (candidate, example) and returns a `Rollout`.
+
+    Exceptions and invalid scores become a rollout scored `failure_score` with the
+    error and a feedback text, unless `raise_on_exception` is set. Thread-safe if the
+    evaluator is. Picklable if the evaluator is (for process and Ray executors).
+    """
+
+    def __init__(
+        self,
+        evaluator: Callable[..., Any],
+        *,
+        failure_score: float = 0.0,
+        raise_on_exception: bool = False,
+    ) -> None:
+        self.evaluator = evaluator
+        self.failure_score = failure_score
+        self.raise_on_exception = raise_on_exception
+        self.is_async = is_async_callable(evaluator)
+
+    def _rollout(
+        self, candidate: Candidate, example: Example, split: Split, value: Any, started: float
+    ) -> Rollout:
+        score = coerce_score(value, example_id=example.id)
+        return Rollout(
+            candidate_id=candidate.id,
+            example_id=example.id,
+            split=split,
+            score=float(score.score),
+            feedback=score.feedback,
+            output=score.output,
+            trace=score.trace,
+            objectives=dict(score.objectives or {}),
+            duration=time.perf_counter() - started,
+        )
+
+    def _failure(
+        self,
+        candidate: Candidate,
+        example: Example,
+        split: Split,
+        exc: BaseException,
+        started: float,
+    ) -> Rollout:
+        if self.raise_on_exception:
+            raise EvaluatorError(
+                f"evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}",
+                example_id=example.id,
+            ) from exc
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return Rollout(
+            candidate_id=candidate.id,
+            example_id=example.id,
+            split=split,
+            score=self.failure_score,
+            error=detail,
+            feedback=f"The system failed on this example: {detail}",
+            duration=time.perf_counter() - started,
+        )
+
+    def __call__(self, candidate: Candidate, example: Example, split: Split) -> Rollout:
+        started = time.perf_counter()
+        try:
+            value = self.evaluator(dict(candidate.components), example.data)
+            return self._rollout(candidate, example, split, value, started)
+        except Exception as exc:
+            return self._failure(candidate, example, split, exc, started)
+
+    async def acall(self, candidate: Candidate, example: Example, split: Split) -> Rollout:
+        """Async variant for `async def` evaluators."""
+        started = time.perf_counter()
+        try:
+            value = await self.evaluator(dict(candidate.components), example.data)
+            return self._rollout(candidate, example, split, value, started)
+        except Exception as exc:
+            return self._failure(candidate, example, split, exc, started)
+
+
+def is_async_callable(fn: Any) -> bool:
+    """True for `async def` functions and objects whose `__call__` is one."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004
+    )

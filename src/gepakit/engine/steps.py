@@ -1,0 +1,255 @@
+"""The units of work of a run, written as generators.
+
+A job yields requests (`Evaluate`, `Propose`) and receives their results; the
+driver in `loop.py` fulfils them, possibly concurrently with other jobs. All
+state changes happen inside the generator between yields, on the engine thread,
+in the order results are delivered, which makes a run replayable from the order
+of its deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gepakit.engine.merge import merge_subsample, plan_merge
+from gepakit.engine.reflection import (
+    ProposerReply,
+    ReflectionRequest,
+    build_reflective_dataset,
+)
+from gepakit.engine.selection import ComponentView
+from gepakit.engine.state import EngineState
+from gepakit.types import Candidate, Proposal, Rollout, Split, content_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluate:
+    """Roll out `candidate` on these examples. Result: rollouts in order, or None
+    when the budget cannot cover the uncached ones (nothing is run then)."""
+
+    candidate: Candidate
+    example_ids: tuple[str, ...]
+    split: Split
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """Ask the proposer for new texts. Result: a `ProposerReply`, or an Exception."""
+
+    request: ReflectionRequest
+
+
+Request = Evaluate | Propose
+Job = Generator[Request, Any, Proposal | None]
+
+
+def seed_job(state: EngineState) -> Job:
+    """Evaluate the seed candidate on the full valset."""
+    seed = state.seed_candidate
+    rollouts = yield Evaluate(seed, tuple(state.val_ids), "val")
+    if rollouts is None:
+        state.stop_reason = "budget too small to evaluate the seed candidate on the valset"
+        return None
+    state.add_candidate(seed, (), "seed", rollouts)
+    return None
+
+
+def _proposal(state: EngineState, **fields: Any) -> Proposal:
+    index = state.next_proposal_index
+    state.next_proposal_index += 1
+    fields.setdefault("metric_calls_at", state.budget.used)
+    return Proposal(index=index, **fields)
+
+
+def _scores(rollouts: Sequence[Rollout]) -> tuple[float, ...]:
+    return tuple(r.score for r in rollouts)
+
+
+def reflective_job(state: EngineState) -> Job:
+    """Select a parent and components, reflect on a minibatch, test the child."""
+    cfg = state.config
+    parent_idx = cfg.candidate_selector.select(state.selection_view(), state.rng)
+    parent = state.candidates[parent_idx]
+    batch = state.sampler.next_batch(state.rng)
+    base = {"kind": "reflection", "parent_ids": (parent.id,), "minibatch_ids": batch}
+
+    parent_rollouts = yield Evaluate(parent, batch, "train")
+    if parent_rollouts is None:
+        return _proposal(
+            state,
+            **base,
+            child_id=None,
+            components=(),
+            decision="skipped",
+            reason="budget exhausted",
+        )
+    parent_scores = _scores(parent_rollouts)
+    base["parent_scores"] = parent_scores
+    if cfg.skip_perfect_score and all(s >= cfg.perfect_score for s in parent_scores):
+        return _proposal(
+            state,
+            **base,
+            child_id=None,
+            components=(),
+            decision="skipped",
+            reason="parent already scores perfectly on the minibatch",
+        )
+
+    view = ComponentView(
+        candidate_index=parent_idx, candidate=parent.components, rollouts=parent_rollouts
+    )
+    components = tuple(cfg.component_selector.select(view, state.component_pointers))
+    examples = [state.train[i].data for i in batch]
+    dataset = build_reflective_dataset(parent_rollouts, examples, components)
+    rejected = {c: tuple(state.rejected.get((parent_idx, c), ())) for c in components}
+    request = ReflectionRequest(
+        candidate=parent.components,
+        reflective_dataset=dataset,
+        components=components,
+        rejected=rejected,
+    )
+    reply = yield Propose(request)
+    base["components"] = components
+    if isinstance(reply, BaseException):
+        return _proposal(
+            state,
+            **base,
+            child_id=None,
+            decision="failed",
+            reason=f"proposer raised {type(reply).__name__}: {reply}",
+        )
+    assert isinstance(reply, ProposerReply)
+    base.update(
+        prompts=dict(reply.prompts), replies=dict(reply.replies), new_texts=dict(reply.texts)
+    )
+    if not reply.texts:
+        why = "; ".join(f"{k}: {v}" for k, v in reply.reasons.items()) or "no new text"
+        return _proposal(
+            state, **base, child_id=None, decision="rejected", reason=f"no usable text ({why})"
+        )
+
+    child = parent.replace_texts(reply.texts)
+    if child.id in state.index_of:
+        state.record_rejected(parent_idx, reply.texts)
+        return _proposal(
+            state,
+            **base,
+            child_id=child.id,
+            decision="rejected",
+            reason=f"same texts as candidate {state.index_of[child.id]}",
+        )
+    child_rollouts = yield Evaluate(child, batch, "train")
+    if child_rollouts is None:
+        return _proposal(
+            state,
+            **base,
+            child_id=child.id,
+            decision="skipped",
+            reason="budget exhausted before testing the child",
+        )
+    child_scores = _scores(child_rollouts)
+    base["child_scores"] = child_scores
+    accept, why = cfg.acceptance.decide(parent_scores, child_scores)
+    if not accept:
+        state.record_rejected(parent_idx, reply.texts)
+        return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
+
+    val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
+    if val_rollouts is None:
+        return _proposal(
+            state,
+            **base,
+            child_id=child.id,
+            decision="skipped",
+            reason=f"{why}, but the budget cannot cover a full val evaluation",
+        )
+    if child.id in state.index_of:  # a concurrent proposal found the same texts first
+        return _proposal(
+            state,
+            **base,
+            child_id=child.id,
+            decision="rejected",
+            reason=f"same texts as candidate {state.index_of[child.id]}",
+        )
+    index = state.add_candidate(child, (parent_idx,), "reflection", val_rollouts)
+    if cfg.use_merge and state.merges_tried + state.merges_due < cfg.max_merge_invocations:
+        state.merges_due += 1
+    return _proposal(
+        state,
+        **base,
+        child_id=child.id,
+        decision="accepted",
+        reason=f"{why}; candidate {index}, val score {state.aggregate[index]:.4g}",
+    )
+
+
+def merge_job(state: EngineState) -> Job | None:
+    """A merge attempt, or None when no pair of candidates is worth merging now."""
+    cfg = state.config
+    plan = plan_merge(
+        [c.components for c in state.candidates],
+        state.parents,
+        state.aggregate,
+        sorted(state.frontier.candidates()),
+        state.merge_triples,
+        state.index_of,
+        state.rng,
+        candidate_id=lambda texts: content_hash(dict(sorted(texts.items()))),
+    )
+    if plan is None:
+        return None
+    return _merge_steps(
+        state, plan.first, plan.second, Candidate(components=plan.texts), cfg.merge_subsample_size
+    )
+
+
+def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int) -> Job:
+    a, b = state.candidates[i], state.candidates[j]
+    sub = tuple(merge_subsample(state.val_scores[i], state.val_scores[j], size, state.rng))
+    base = {
+        "kind": "merge",
+        "parent_ids": (a.id, b.id),
+        "child_id": child.id,
+        "components": tuple(sorted(child.components)),
+        "minibatch_ids": sub,
+        "new_texts": dict(child.components),
+    }
+    sub_rollouts = yield Evaluate(child, sub, "val")
+    if sub_rollouts is None:
+        return _proposal(state, **base, decision="skipped", reason="budget exhausted")
+    sum_a = sum(state.val_scores[i][e] for e in sub)
+    sum_b = sum(state.val_scores[j][e] for e in sub)
+    child_sum = sum(r.score for r in sub_rollouts)
+    base.update(parent_scores=(sum_a, sum_b), child_scores=_scores(sub_rollouts))
+    if child_sum < max(sum_a, sum_b):
+        return _proposal(
+            state,
+            **base,
+            decision="rejected",
+            reason=f"merge scored {child_sum:g} on {len(sub)} val examples, "
+            f"below the better parent's {max(sum_a, sum_b):g}",
+        )
+    val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
+    if val_rollouts is None:
+        return _proposal(
+            state,
+            **base,
+            decision="skipped",
+            reason="budget cannot cover a full val evaluation of the merge",
+        )
+    if child.id in state.index_of:
+        return _proposal(
+            state,
+            **base,
+            decision="rejected",
+            reason=f"same texts as candidate {state.index_of[child.id]}",
+        )
+    index = state.add_candidate(child, (i, j), "merge", val_rollouts)
+    return _proposal(
+        state,
+        **base,
+        decision="accepted",
+        reason=f"merge kept: candidate {index}, val score {state.aggregate[index]:.4g}",
+    )
