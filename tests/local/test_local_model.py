@@ -41,9 +41,11 @@ def test_max_tokens_and_stop(lm: LocalLM) -> None:
     assert c.finish_reason == "length"
     assert c.completion_tokens == 4
     stopped = lm.complete(
-        user_message("Count from 1 to 9, comma separated."), max_tokens=32, stop=["5"]
+        user_message("Repeat exactly: alpha beta gamma delta"), max_tokens=16, stop="gamma"
     )
-    assert "5" not in stopped.text
+    assert "alpha" in stopped.text
+    assert "gamma" not in stopped.text
+    assert stopped.finish_reason == "stop"
 
 
 def test_greedy_is_deterministic(lm: LocalLM) -> None:
