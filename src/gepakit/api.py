@@ -100,8 +100,13 @@ def _check_seed(seed_candidate: Any) -> Candidate:
     return Candidate(components=dict(seed_candidate))
 
 
+def _is_callable(obj: object) -> bool:
+    """`callable` without type narrowing: user objects stay `Any` for the checker."""
+    return callable(obj)
+
+
 def _candidate_selector(strategy: Any) -> CandidateSelector:
-    if callable(strategy) and not isinstance(strategy, str):
+    if _is_callable(strategy) and not isinstance(strategy, str):
         return strategy if hasattr(strategy, "select") else CallableSelector(strategy)
     if hasattr(strategy, "select"):
         return strategy
@@ -130,7 +135,7 @@ def _component_selector(strategy: Any) -> ComponentSelector:
         )
     if hasattr(strategy, "select"):
         return strategy
-    if callable(strategy):
+    if _is_callable(strategy):
         return CallableComponents(strategy)
     raise ConfigError(f"component_selector must be a name or a callable, got {strategy!r}")
 
@@ -154,7 +159,7 @@ def _proposer(
     if instruction_proposer is not None:
         if hasattr(instruction_proposer, "propose"):
             return instruction_proposer
-        if callable(instruction_proposer):
+        if _is_callable(instruction_proposer):
             return CallableProposer(instruction_proposer)
         raise ConfigError(
             "instruction_proposer must be a callable "
@@ -172,7 +177,7 @@ def _prompt_fn(reflection_lm: Any, ledger: Any) -> Callable[[str], str]:
 
         lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
         return as_prompt_fn(lm, temperature=0.0)
-    if callable(reflection_lm):
+    if _is_callable(reflection_lm):
         if ledger is not None:
             from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 

@@ -7,7 +7,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from gepakit.errors import EvaluatorError
 from gepakit.types import Candidate, Example, Rollout, Score, Split
@@ -28,6 +28,7 @@ def coerce_score(value: Any, *, example_id: str) -> Score:
             objectives=value.get("objectives"),
         )
     elif hasattr(value, "score"):
+        value = cast(Any, value)
         out = Score(
             float(value.score),
             feedback=getattr(value, "feedback", None),
