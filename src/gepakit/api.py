@@ -10,7 +10,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gepakit.budgets import resolve_budget
 from gepakit.engine.acceptance import Acceptance, ImprovementOrEqual, StrictImprovement
@@ -109,7 +109,7 @@ def _candidate_selector(strategy: Any) -> CandidateSelector:
     if _is_callable(strategy) and not isinstance(strategy, str):
         return strategy if hasattr(strategy, "select") else CallableSelector(strategy)
     if hasattr(strategy, "select"):
-        return strategy
+        return cast(CandidateSelector, strategy)
     table: dict[str, Callable[[], CandidateSelector]] = {
         "pareto": ParetoSelector,
         "current_best": CurrentBestSelector,
