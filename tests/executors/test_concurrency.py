@@ -1,0 +1,248 @@
+"""Concurrency of a run: `workers` rollouts and `max_concurrent_proposals` proposals at once.
+
+The evaluator and proposer sleep a few milliseconds and count how many of their
+calls overlap, so these tests see what the driver really runs in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+import gepakit
+from gepakit.engine.protocols import EventSink
+from gepakit.executors.local import ThreadExecutor
+from gepakit.lm import FunctionLM, RateLimitedLM
+from gepakit.testing import ToyTask
+
+
+class Overlap:
+    """A thread-safe gauge: how many calls are inside `track()` now, and at most."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+        self.total = 0
+
+    @contextmanager
+    def track(self) -> Iterator[int]:
+        with self._lock:
+            self.now += 1
+            self.total += 1
+            self.peak = max(self.peak, self.now)
+            started = self.total
+        try:
+            yield started
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+class SlowTask:
+    """`ToyTask` whose evaluator and proposer sleep and record their overlap.
+
+    Train and val rollouts are gauged separately: a minibatch has `minibatch`
+    train rollouts, so more train rollouts than that at once means rollouts of
+    different proposals share the pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        eval_sleep: float = 0.01,
+        reflect_sleep: float = 0.03,
+        train_size: int = 24,
+        val_size: int = 8,
+        num_rules: int = 24,
+    ) -> None:
+        self.toy = ToyTask(
+            num_rules=num_rules, train_size=train_size, val_size=val_size, needs_per_example=2
+        )
+        self.eval_sleep = eval_sleep
+        self.reflect_sleep = reflect_sleep
+        self.rollouts = Overlap()
+        self.train_rollouts = Overlap()
+        self.reflections = Overlap()
+        self.limit: int | None = None
+        self.over_limit = False
+
+    def evaluate(self, candidate: Mapping[str, str], example: Mapping[str, Any]) -> Any:
+        train = str(example["id"]).startswith("t")
+        with self.rollouts.track() as started:
+            if self.limit is not None and started > self.limit:
+                self.over_limit = True
+            if train:
+                with self.train_rollouts.track():
+                    time.sleep(self.eval_sleep)
+            else:
+                time.sleep(self.eval_sleep)
+            return self.toy.evaluate(candidate, example)
+
+    async def aevaluate(self, candidate: Mapping[str, str], example: Mapping[str, Any]) -> Any:
+        with self.rollouts.track():
+            await asyncio.sleep(self.eval_sleep)
+            return self.toy.evaluate(candidate, example)
+
+    def proposer(
+        self,
+        candidate: Mapping[str, str],
+        reflective_dataset: Mapping[str, Sequence[Mapping[str, Any]]],
+        components: Sequence[str],
+    ) -> dict[str, str]:
+        with self.reflections.track():
+            time.sleep(self.reflect_sleep)
+            return self.toy.proposer(candidate, reflective_dataset, components)
+
+
+class BudgetWatch(EventSink):
+    """Records every budget update the engine reports."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int]] = []
+
+    def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
+        self.updates.append((used, limit))
+
+
+def run(task: SlowTask, **options: Any) -> gepakit.Result:
+    options.setdefault("max_metric_calls", 160)
+    options.setdefault("reflection_minibatch_size", 2)
+    return gepakit.optimize(
+        task.toy.seed_candidate,
+        task.toy.trainset,
+        task.toy.valset,
+        evaluator=task.evaluate,
+        instruction_proposer=task.proposer,
+        use_merge=False,
+        **options,
+    )
+
+
+def test_rollouts_of_all_in_flight_proposals_share_one_pool() -> None:
+    task = SlowTask()
+    result = run(task, workers=8, max_concurrent_proposals=4)
+    assert task.rollouts.peak == 8
+    # A minibatch holds 2 train rollouts: 8 at once means 4 proposals shared the pool.
+    assert task.train_rollouts.peak > 2
+    assert task.rollouts.total == result.total_metric_calls
+
+
+def test_reflection_calls_of_different_proposals_run_concurrently() -> None:
+    task = SlowTask(reflect_sleep=0.05)
+    result = run(task, workers=8, max_concurrent_proposals=3)
+    assert task.reflections.peak == 3
+    assert len(result.proposals) >= 3
+
+
+def test_one_proposal_in_flight_means_one_reflection_at_a_time() -> None:
+    task = SlowTask()
+    run(task, workers=8, max_concurrent_proposals=1)
+    assert task.reflections.peak == 1
+    assert task.rollouts.peak == 8  # the valset of 8 is still evaluated in parallel
+
+
+@pytest.mark.parametrize(
+    ("workers", "proposals", "budget"),
+    [(8, 4, 61), (8, 4, 97), (4, 6, 150), (3, 2, 113), (16, 8, 200)],
+)
+def test_budget_is_exact_under_concurrency(workers: int, proposals: int, budget: int) -> None:
+    task = SlowTask(eval_sleep=0.002, reflect_sleep=0.005)
+    task.limit = budget
+    watch = BudgetWatch()
+    result = run(
+        task,
+        workers=workers,
+        max_concurrent_proposals=proposals,
+        max_metric_calls=budget,
+        callbacks=[watch],
+    )
+    assert not task.over_limit, "a rollout started beyond the budget"
+    assert result.total_metric_calls == task.rollouts.total <= budget
+    assert result.max_metric_calls == budget
+    assert all(used <= limit == budget for used, limit in watch.updates)
+    assert [u for u, _ in watch.updates] == list(range(1, result.total_metric_calls + 1))
+    # The run stops only when what is left cannot pay for one more proposal step
+    # (2 x minibatch 2 + valset 8).
+    assert result.stop_reason.startswith("budget exhausted")
+    assert budget - result.total_metric_calls < 2 * 2 + 8
+
+
+def test_async_evaluator_runs_workers_coroutines_at_once() -> None:
+    task = SlowTask()
+    result = gepakit.optimize(
+        task.toy.seed_candidate,
+        task.toy.trainset,
+        task.toy.valset,
+        evaluator=task.aevaluate,
+        instruction_proposer=task.proposer,
+        max_metric_calls=120,
+        reflection_minibatch_size=2,
+        workers=4,
+        max_concurrent_proposals=2,
+    )
+    assert task.rollouts.peak == 4
+    assert task.rollouts.total == result.total_metric_calls <= 120
+
+
+def _toy_run(**options: Any) -> dict[str, Any]:
+    toy = ToyTask(num_rules=12, train_size=12, val_size=10, needs_per_example=2)
+    result = gepakit.optimize(
+        toy.seed_candidate,
+        toy.trainset,
+        toy.valset,
+        evaluator=toy.evaluate,
+        reflection_lm=toy.reflect,
+        max_metric_calls=240,
+        seed=3,
+        **options,
+    )
+    assert toy.calls == result.total_metric_calls
+    return result.to_dict()
+
+
+def test_one_worker_one_proposal_is_identical_to_the_serial_run() -> None:
+    serial = _toy_run()
+    assert _toy_run(workers=1, max_concurrent_proposals=1, executor="thread") == serial
+    assert _toy_run(workers=1, max_concurrent_proposals=1, executor="inline") == serial
+
+
+def test_many_workers_one_proposal_is_identical_to_the_serial_run() -> None:
+    serial = _toy_run()
+    assert _toy_run(workers=6, max_concurrent_proposals=1) == serial
+    assert _toy_run(workers=3, max_concurrent_proposals=1, executor=ThreadExecutor(3)) == serial
+
+
+def test_concurrent_proposals_still_reach_the_serial_quality() -> None:
+    serial = _toy_run()
+    parallel = _toy_run(workers=6, max_concurrent_proposals=3)
+    assert max(parallel["val_aggregate_scores"]) >= max(serial["val_aggregate_scores"])
+
+
+def test_one_rate_limiter_is_shared_by_concurrent_reflections() -> None:
+    # Limits go through by passing a rate-limited LM as reflection_lm: every proposal
+    # in flight draws from the same buckets.
+    toy = ToyTask(num_rules=12, train_size=12, val_size=6, needs_per_example=2)
+    waits: list[float] = []
+    lm = RateLimitedLM(FunctionLM(toy.reflect), requests_per_minute=3, sleep=waits.append)
+    result = gepakit.optimize(
+        toy.seed_candidate,
+        toy.trainset,
+        toy.valset,
+        evaluator=toy.evaluate,
+        reflection_lm=lm,
+        max_metric_calls=200,
+        workers=4,
+        max_concurrent_proposals=3,
+    )
+    reflections = sum(1 for p in result.proposals if p.prompts)
+    assert reflections > 3
+    # A burst of 3 is free, every later request waits its turn (20 s apart at 3/min).
+    assert len(waits) == reflections - 3
+    assert sorted(waits) == pytest.approx([20.0 * k for k in range(1, len(waits) + 1)], abs=1)
