@@ -23,6 +23,7 @@ def _root() -> None:
 # Each module defines `register(app)`; one line per command module keeps merges simple.
 COMMAND_MODULES = [
     "gepakit.cli.demo",
+    "gepakit.cli.report",
 ]
 
 

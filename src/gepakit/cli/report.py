@@ -1,0 +1,39 @@
+"""The `gepakit report` command: write the static HTML report of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def report(
+    run: Annotated[
+        Path, typer.Argument(help="A run directory, or a result JSON file (Result.to_json).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the HTML page.")
+    ] = Path("report.html"),
+    title: Annotated[str | None, typer.Option(help="Page title [default: the run].")] = None,
+) -> None:
+    """Write a self-contained HTML report of a run (works offline, no scripts).
+
+    The page shows the best val score against metric calls, the lineage tree, the
+    Pareto frontier with a per-example heatmap, text diffs between each candidate and
+    its parent, every reflection prompt and reply, and LM usage and cost.
+    """
+    from gepakit.errors import ConfigError
+    from gepakit.report import write_report  # imported late: keeps `gepakit --help` fast
+
+    try:
+        path = write_report(run, output, title=title)
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"Report written to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `report` command to `app`."""
+    app.command("report")(report)
