@@ -60,7 +60,10 @@ def resolve_budget(
             f" or max_full_evals=N (got {', '.join(given) or 'none'})"
         )
     if auto is not None:
-        return auto_budget(auto, num_components=num_components, valset_size=valset_size)
+        # Without a valset (valset_size 0) the trainset is scored in full evaluations,
+        # so it sizes the budget, as in DSPy; max_full_evals below counts no valset.
+        size = valset_size or train_size
+        return auto_budget(auto, num_components=num_components, valset_size=size)
     value = max_metric_calls if max_metric_calls is not None else max_full_evals
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{given[0]} must be a positive integer, got {value!r}")

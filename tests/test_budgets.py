@@ -1,0 +1,90 @@
+"""Budget presets (`auto`, `max_full_evals`) and the one-budget-option rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gepakit import auto_budget
+from gepakit.budgets import resolve_budget
+from gepakit.errors import ConfigError
+
+
+def formula(level_runs: int, components: int, valset: int) -> int:
+    """The documented formula, written out independently of the implementation."""
+    n, v = level_runs, valset
+    trials = int(max(2 * (2 * components) * math.log2(n), 1.5 * n))
+    full_evals = math.floor((trials + 1) / 5) + 1 + (1 if trials < 5 else 0)
+    return v + 5 * n + 35 * trials + full_evals * v
+
+
+# Worked by hand: P=1, n=6: N = int(max(4 * 2.585, 9)) = 10, full evals = 11 // 5 + 1 = 3,
+# so budget = V + 30 + 350 + 3V = 4V + 380. P=1, n=12: N = max(14.3, 18) = 18 -> 5V + 690.
+# P=1, n=18: N = max(16.7, 27) = 27 -> 7V + 1035. P=3, n=6: N = int(31.02) = 31 -> 8V + 1115.
+@pytest.mark.parametrize(
+    ("level", "components", "valset", "expected"),
+    [
+        ("light", 1, 10, 420),
+        ("medium", 1, 10, 740),
+        ("heavy", 1, 10, 1105),
+        ("light", 3, 20, 1275),
+        ("light", 1, 0, 380),
+    ],
+)
+def test_auto_budget_worked_examples(
+    level: str, components: int, valset: int, expected: int
+) -> None:
+    assert auto_budget(level, num_components=components, valset_size=valset) == expected
+
+
+@pytest.mark.parametrize("level", ["light", "medium", "heavy"])
+@pytest.mark.parametrize("components", [1, 2, 5])
+@pytest.mark.parametrize("valset", [1, 7, 50])
+def test_auto_budget_matches_the_formula(level: str, components: int, valset: int) -> None:
+    runs = {"light": 6, "medium": 12, "heavy": 18}[level]
+    got = auto_budget(level, num_components=components, valset_size=valset)
+    assert got == formula(runs, components, valset)
+
+
+def test_unknown_auto_level() -> None:
+    with pytest.raises(ConfigError, match="auto must be one of"):
+        auto_budget("extreme", num_components=1, valset_size=5)
+
+
+def resolve(**kw: object) -> int:
+    args: dict[str, object] = {
+        "max_metric_calls": None,
+        "auto": None,
+        "max_full_evals": None,
+        "num_components": 1,
+        "train_size": 8,
+        "valset_size": 6,
+    }
+    args.update(kw)
+    return resolve_budget(**args)  # type: ignore[arg-type]
+
+
+def test_max_full_evals_counts_train_plus_val() -> None:
+    assert resolve(max_full_evals=3) == 3 * (8 + 6)
+    assert resolve(max_metric_calls=77) == 77
+    assert resolve(auto="light") == auto_budget("light", num_components=1, valset_size=6)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"max_metric_calls": 10, "auto": "light"},
+        {"max_metric_calls": 10, "max_full_evals": 2},
+        {"auto": "light", "max_full_evals": 2},
+        {"max_metric_calls": 0},
+        {"max_metric_calls": -5},
+        {"max_metric_calls": 2.5},
+        {"max_metric_calls": True},
+        {"max_full_evals": 0},
+    ],
+)
+def test_invalid_budget_options(kw: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        resolve(**kw)
