@@ -9,6 +9,8 @@ Quick start::
     print(result.best_candidate)
 """
 
+from pathlib import Path as _Path
+
 from gepakit.api import optimize
 from gepakit.budgets import auto_budget
 from gepakit.engine.protocols import EventSink
@@ -25,6 +27,20 @@ from gepakit.result import Result
 from gepakit.types import Candidate, Example, Proposal, Rollout, Score
 
 __version__ = "0.1.0"
+
+
+def load_run(run_dir: str | _Path) -> Result:
+    """Load the `Result` of the run saved in `run_dir`, without any LM or user code.
+
+    Works for finished, stopped and crashed runs; see `gepakit.runs.load_run`.
+
+    Raises:
+        StoreError: `run_dir` holds no readable run.
+    """
+    from gepakit.runs import load_run as _load_run  # late: keeps `import gepakit` light
+
+    return _load_run(run_dir)
+
 
 __all__ = [
     "Candidate",
@@ -44,5 +60,6 @@ __all__ = [
     "StoreError",
     "__version__",
     "auto_budget",
+    "load_run",
     "optimize",
 ]

@@ -394,9 +394,23 @@ def optimize(
     runner = RolloutRunner(
         evaluator, failure_score=failure_score, raise_on_exception=raise_on_exception
     )
-    run_store = store if store is not None else MemoryStore()
+    run_store, owned = _open_store(
+        store,
+        run_dir,
+        cache,
+        evaluator_id,
+        evaluator,
+        seed_cand,
+        train,
+        val,
+        config,
+        limit,
+        failure_score=failure_score,
+    )
     state = EngineState(seed_cand, train, val, config, Budget(limit))
     sinks = list(callbacks)
+    if owned is not None:
+        sinks.append(owned.recorder())
     flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
     rollout_exec = _executor(executor, workers, runner.is_async)
     rollout_fn = runner.acall if runner.is_async else runner
@@ -427,6 +441,9 @@ def optimize(
     try:
         with _signals(flag):
             driver.run()
+    except BaseException:
+        _close(owned)
+        raise
     finally:
         rollout_exec.shutdown()
         proposer_exec.shutdown()
@@ -439,9 +456,56 @@ def optimize(
             "stop_reason": result.stop_reason,
             "best_score": result.best_score,
             "total_metric_calls": result.total_metric_calls,
+            "cache_hits": result.cache_hits,
+            "usage": result.usage,
         }
     )
+    _close(owned)
     return result
+
+
+def _open_store(
+    store: RunStore | None,
+    run_dir: str | Path | None,
+    cache: str | Path | None,
+    evaluator_id: str | None,
+    evaluator: Any,
+    seed: Candidate,
+    train: list[Example],
+    val: list[Example],
+    config: SearchConfig,
+    limit: int,
+    *,
+    failure_score: float,
+) -> tuple[RunStore, Any]:
+    """The run store (given, SQLite in run_dir, or memory) and what to close after the run.
+
+    Opening a run_dir checks that it can be resumed with this call and saves the run's
+    spec, before any LM call. See `gepakit.runs.open_for_optimize`.
+    """
+    if store is not None:
+        return store, None
+    if run_dir is None and cache is None:
+        return MemoryStore(), None
+    from gepakit.runs import open_for_optimize  # imported late: keeps `import gepakit` light
+    from gepakit.store.spec import default_evaluator_id, run_spec
+
+    ev_id = evaluator_id or default_evaluator_id(evaluator)
+    spec = run_spec(
+        seed,
+        train,
+        val,
+        config,
+        failure_score=failure_score,
+        evaluator_id=ev_id,
+        max_metric_calls=limit,
+    )
+    return open_for_optimize(run_dir, cache, spec, train, val)
+
+
+def _close(owned: Any) -> None:
+    if owned is not None:
+        owned.close()
 
 
 def _new_ledger() -> Any:

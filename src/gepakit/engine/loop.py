@@ -90,6 +90,7 @@ class Driver:
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.replay: deque[tuple[int, int]] = deque()
         self.seq = 0
+        self.live = True  # False while a logged delivery is being replayed
         self.recorded_candidates = 0
         self.seed_started = False
         self.halted = False
@@ -196,6 +197,7 @@ class Driver:
         if live:
             self.store.put_delivery(self.seq, jr.id, jr.step)
         self.seq += 1
+        self.live = live
         self._advance(jr, result)
         self._record_candidates(live)
 
@@ -214,7 +216,7 @@ class Driver:
                 "(every child was a duplicate or fully cached)"
             )
         self.store.put_proposal(proposal)
-        if not self.replay:
+        if self.live:
             self.store.put_event(
                 "proposal", {"index": proposal.index, "decision": proposal.decision}
             )
