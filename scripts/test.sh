@@ -20,5 +20,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 "$VENV/bin/ruff" check src tests benchmarks
 "$VENV/bin/ruff" format --check src tests benchmarks
-"$VENV/bin/pyright" --pythonpath "$PY" src
+"$VENV/bin/pyright" --pythonpath "$PY"
 exec "$VENV/bin/pytest" "$@"
