@@ -100,5 +100,9 @@ def test_callable_proposer_checks_what_it_returns() -> None:
     reply = CallableProposer(fn).propose(request(candidate={"p": "a", "q": "Old q.", "r": "c"}))
     assert dict(reply.texts) == {"p": "New p."}
     assert set(reply.reasons) == {"q", "zz", "r"}
+
+    def not_a_dict(*args: Any) -> Any:
+        return ["not a dict"]
+
     with pytest.raises(TypeError, match="dict of component"):
-        CallableProposer(lambda *a: ["not a dict"]).propose(request())
+        CallableProposer(not_a_dict).propose(request())

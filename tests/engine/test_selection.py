@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_callable_selector_gets_texts_scores_and_rng() -> None:
 
 
 @pytest.mark.parametrize("bad", [3, -1, "1", None, 1.0])
-def test_callable_selector_rejects_a_bad_index(bad: object) -> None:
+def test_callable_selector_rejects_a_bad_index(bad: Any) -> None:
     selector = CallableSelector(lambda c, s, r: bad)
     with pytest.raises(ValueError, match="candidate selector returned"):
         selector.select(view(TABLE), random.Random(0))

@@ -69,5 +69,5 @@ def test_asyncio_propagates_exceptions() -> None:
         raise ValueError("bad")
 
     with pytest.raises(ValueError, match="bad"):
-        ex.submit(boom).result(timeout=5)
+        _ = ex.submit(boom).result(timeout=5)
     ex.shutdown()
