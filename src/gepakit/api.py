@@ -306,6 +306,11 @@ def optimize(
     stop_callback: Callable[..., bool] | None = None,
     callbacks: Sequence[EventSink] = (),
     progress: bool | None = None,
+    use_mlflow: bool = False,
+    mlflow_tracking_uri: str | None = None,
+    mlflow_experiment_name: str | None = None,
+    use_wandb: bool = False,
+    wandb_init_kwargs: Mapping[str, Any] | None = None,
     store: RunStore | None = None,
 ) -> Result:
     """Optimize the texts of `seed_candidate` with GEPA.
@@ -326,6 +331,12 @@ def optimize(
         workers: rollouts running at once. max_concurrent_proposals: proposals in flight.
         run_dir: persist the run there (SQLite); calling again with the same run_dir
             resumes it. cache: a shared evaluation cache file.
+        callbacks: `EventSink`s notified of the run's events.
+        progress: show live progress on the terminal; None (default) shows it only
+            when stderr is a terminal.
+        use_mlflow / mlflow_tracking_uri / mlflow_experiment_name: log the run to
+            MLflow (`gepakit.integrations.tracking.MLflowSink`; extra ``mlflow``).
+        use_wandb / wandb_init_kwargs: log the run to W&B (`WandbSink`; extra ``wandb``).
 
     Returns:
         The `Result`: candidates, scores, lineage, frontier, proposals, usage.
@@ -408,7 +419,16 @@ def optimize(
         failure_score=failure_score,
     )
     state = EngineState(seed_cand, train, val, config, Budget(limit))
-    sinks = list(callbacks)
+    extra_sinks = _extra_sinks(
+        progress,
+        ledger,
+        use_mlflow=use_mlflow,
+        mlflow_tracking_uri=mlflow_tracking_uri,
+        mlflow_experiment_name=mlflow_experiment_name,
+        use_wandb=use_wandb,
+        wandb_init_kwargs=wandb_init_kwargs,
+    )
+    sinks = [*callbacks, *extra_sinks]
     if owned is not None:
         sinks.append(owned.recorder())
     flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
@@ -443,6 +463,7 @@ def optimize(
             driver.run()
     except BaseException:
         _close(owned)
+        _close_sinks(extra_sinks)
         raise
     finally:
         rollout_exec.shutdown()
@@ -453,6 +474,7 @@ def optimize(
     )
     driver.sink.run_finished(
         {
+            "result": result,
             "stop_reason": result.stop_reason,
             "best_score": result.best_score,
             "total_metric_calls": result.total_metric_calls,
@@ -514,3 +536,26 @@ def _new_ledger() -> Any:
     except ImportError:
         return None
     return UsageLedger()
+
+
+def _extra_sinks(progress: bool | None, ledger: Any, **tracking: Any) -> list[EventSink]:
+    """The progress display and experiment trackers `optimize`'s options ask for."""
+    from gepakit.progress import progress_sinks
+
+    sinks = progress_sinks(progress, ledger=ledger)
+    if tracking["use_mlflow"] or tracking["use_wandb"]:
+        from gepakit.integrations.tracking import tracking_sinks
+
+        sinks += tracking_sinks(**tracking)
+    return sinks
+
+
+def _close_sinks(sinks: Sequence[EventSink]) -> None:
+    """Stop displays and end tracker runs after a run that raised."""
+    for sink in sinks:
+        close = getattr(sink, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.warning("closing %r failed", sink, exc_info=True)
