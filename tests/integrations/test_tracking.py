@@ -1,0 +1,144 @@
+"""MLflow (local file-backed store) and W&B (offline) sinks, read back after a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gepakit
+from gepakit import Result, Score
+from gepakit.integrations.tracking import MLflowSink, WandbSink, tracking_sinks
+
+DATA = [{"id": f"e{i}", "label": "abcd"[i % 4]} for i in range(8)]
+
+
+def _evaluate(candidate: dict[str, str], example: dict[str, Any]) -> Score:
+    ok = example["label"] in candidate["prompt"]
+    return Score(1.0 if ok else 0.0, feedback=f"needs {example['label']} <script>x</script>")
+
+
+def _reflect(prompt: str) -> str:
+    text = prompt.split("```")[1].strip()
+    return "```\n" + text + " " + "abcd"[len(text.split()) % 4] + "\n```"
+
+
+def _run(**options: Any) -> Result:
+    return gepakit.optimize(
+        {"prompt": "labels:"}, DATA[:4], DATA[4:], evaluator=_evaluate,
+        reflection_lm=_reflect, max_metric_calls=40, progress=False, **options,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path) -> Any:
+    mlflow = pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+def _only_run(uri: str, experiment: str) -> Any:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None
+    (run,) = client.search_runs([exp.experiment_id])
+    return client, run
+
+
+def test_mlflow_logs_params_metrics_and_artifacts(mlflow_uri: str, tmp_path: Path) -> None:
+    result = _run(use_mlflow=True, mlflow_tracking_uri=mlflow_uri, mlflow_experiment_name="exp")
+    client, run = _only_run(mlflow_uri, "exp")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["gepakit.max_metric_calls"] == "40"
+    assert run.data.params["gepakit.components"] == "prompt"
+    history = client.get_metric_history(run.info.run_id, "best_val_score")
+    assert history[-1].value == pytest.approx(result.best_score)
+    assert [m.step for m in history] == sorted(m.step for m in history)
+    assert run.data.metrics["metric_calls_used"] == result.total_metric_calls
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.html", "best_prompt.txt", "best_candidate.json", "candidates.json"} <= names
+    local = Path(client.download_artifacts(run.info.run_id, "best_prompt.txt", str(tmp_path)))
+    assert local.read_text(encoding="utf-8") == result.best_candidate["prompt"]
+    table = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path)))
+        .read_text(encoding="utf-8")
+    )  # fmt: skip
+    assert "val_score" in json.dumps(table)
+    report = Path(client.download_artifacts(run.info.run_id, "report.html", str(tmp_path)))
+    assert "&lt;script&gt;x&lt;/script&gt;" in report.read_text(encoding="utf-8")
+
+
+def test_mlflow_attaches_to_the_active_run(mlflow_uri: str) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    mlflow.set_experiment("outer")
+    with mlflow.start_run() as outer:
+        _run(callbacks=[MLflowSink()])
+        assert mlflow.active_run() is not None
+        assert mlflow.active_run().info.run_id == outer.info.run_id
+    _, run = _only_run(mlflow_uri, "outer")
+    assert run.info.run_id == outer.info.run_id
+    assert "best_val_score" in run.data.metrics
+
+
+def test_mlflow_registers_the_best_prompt(mlflow_uri: str) -> None:
+    import mlflow
+
+    sink = MLflowSink(tracking_uri=mlflow_uri, experiment_name="reg", register_prompt="intent")
+    result = _run(callbacks=[sink])
+    prompt = mlflow.genai.load_prompt("prompts:/intent/1")
+    assert prompt.template == result.best_candidate["prompt"]
+
+
+def test_mlflow_run_marked_failed_when_optimize_raises(mlflow_uri: str) -> None:
+    def boom(candidate: dict[str, str], example: dict[str, Any]) -> float:
+        raise RuntimeError("broken evaluator")
+
+    with pytest.raises(Exception, match="broken evaluator"):
+        gepakit.optimize(
+            {"prompt": "x"}, DATA[:4], DATA[4:], evaluator=boom, reflection_lm=_reflect,
+            max_metric_calls=40, progress=False, raise_on_exception=True,
+            use_mlflow=True, mlflow_tracking_uri=mlflow_uri, mlflow_experiment_name="fail",
+        )  # fmt: skip
+    _, run = _only_run(mlflow_uri, "fail")
+    assert run.info.status == "FAILED"
+
+
+def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    result = _run(use_wandb=True, wandb_init_kwargs={"project": "gepakit-test"})
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    summary = json.loads((run_dir / "files" / "wandb-summary.json").read_text(encoding="utf-8"))
+    assert summary["best_val_score"] == pytest.approx(result.best_score)
+    assert summary["best_prompt"] == result.best_candidate["prompt"]
+    assert summary["metric_calls_used"] == result.total_metric_calls
+    (table,) = (run_dir / "files" / "media" / "table").glob("candidates_*.table.json")
+    rows = json.loads(table.read_text(encoding="utf-8"))
+    assert len(rows["data"]) == result.num_candidates
+    assert "val_score" in rows["columns"]
+    (html,) = (run_dir / "files" / "media" / "html").glob("report_*.html")
+    assert "lineage-chart" in html.read_text(encoding="utf-8")
+    config = (run_dir / "files" / "config.yaml").read_text(encoding="utf-8")
+    assert "gepakit.max_metric_calls" in config
+
+
+def test_tracking_sinks_choose_by_option() -> None:
+    assert tracking_sinks() == []
+    pytest.importorskip("mlflow")
+    pytest.importorskip("wandb")
+    kinds = [type(s) for s in tracking_sinks(use_mlflow=True, use_wandb=True)]
+    assert kinds == [MLflowSink, WandbSink]
