@@ -24,6 +24,15 @@ class Budget:
         """Units neither used nor reserved."""
         return self.limit - self.used - self.reserved
 
+    @property
+    def spent(self) -> int:
+        """Units used or reserved: what the run has committed to pay.
+
+        Unlike `used`, it does not depend on when concurrent rollouts finish, so
+        decisions and records based on it are the same live and in replay.
+        """
+        return self.used + self.reserved
+
     def try_reserve(self, n: int) -> bool:
         """Reserve `n` units if they fit; return whether they were reserved."""
         if n < 0:

@@ -113,7 +113,7 @@ class EngineState:
         self.origins.append(origin)
         self.val_scores.append(scores)
         self.aggregate.append(sum(scores.values()) / max(1, len(scores)))
-        self.discovery_calls.append(self.budget.used)
+        self.discovery_calls.append(self.budget.spent)
         keyed: dict[str, float] = dict(scores)
         for r in rollouts:
             for name, value in r.objectives.items():

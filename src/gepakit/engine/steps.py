@@ -59,7 +59,7 @@ def seed_job(state: EngineState) -> Job:
 def _proposal(state: EngineState, **fields: Any) -> Proposal:
     index = state.next_proposal_index
     state.next_proposal_index += 1
-    fields.setdefault("metric_calls_at", state.budget.used)
+    fields.setdefault("metric_calls_at", state.budget.spent)
     return Proposal(index=index, **fields)
 
 
