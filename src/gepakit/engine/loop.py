@@ -48,6 +48,7 @@ class _JobRun:
     outstanding: int = 0
     dispatched: bool = False
     used_at_start: int = 0
+    claim: tuple[int, int, bool] | None = None  # replay: (units, hits, reserved ok)
 
 
 @dataclass(slots=True)
@@ -89,6 +90,7 @@ class Driver:
         self.flights: dict[RolloutKey, _Flight] = {}
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.replay: deque[tuple[int, int]] = deque()
+        self.claimed: set[RolloutKey] = set()  # replay's stand-in for `flights`
         self.seq = 0
         self.live = True  # False while a logged delivery is being replayed
         self.recorded_candidates = 0
@@ -192,6 +194,8 @@ class Driver:
         jr.pending, jr.dispatched = req, False
         if not self.replay:
             self._dispatch(jr)
+        elif isinstance(req, Evaluate):
+            self._claim(jr, req)
 
     def _deliver(self, jr: _JobRun, result: Any, *, live: bool) -> None:
         if live:
@@ -250,7 +254,8 @@ class Driver:
         for k, eid in enumerate(req.example_ids):
             key: RolloutKey = (req.candidate.id, eid, req.split)
             got = self.consumed.get(key)
-            if got is None and key not in self.flights:
+            in_flight = key in self.flights or key in self.claimed
+            if got is None and not in_flight:
                 got = self.store.own_rollout(key)
                 if got is not None:
                     owned.append(k)
@@ -260,7 +265,7 @@ class Driver:
                         to_run.append(k)
                     else:
                         hits += 1
-            elif got is not None or key in self.flights:
+            elif got is not None or in_flight:
                 hits += 1
             slots.append(got)
         return slots, owned, to_run, hits
@@ -317,10 +322,30 @@ class Driver:
         fut = self.executor.submit(
             self.run_rollout, flight.candidate, flight.example, flight.key[2]
         )
-        fut.add_done_callback(lambda f, key=flight.key: self.events.put(("rollout", key, f)))
+        fut.add_done_callback(
+            lambda f, key=flight.key: self.events.put(("rollout", key, f, self._persist(f)))
+        )
 
-    def _on_rollout(self, key: RolloutKey, fut: Any) -> None:
+    def _persist(self, fut: Any) -> BaseException | None:
+        """Store a finished rollout at once, on the thread that completed it.
+
+        Recording it only when the engine thread gets to it would lose every rollout
+        completed meanwhile (with the inline executor, a whole request) on a kill.
+        """
+        if fut.cancelled() or fut.exception() is not None:
+            return None
+        try:
+            self.store.put_rollout(fut.result())
+        except BaseException as exc:
+            return exc
+        return None
+
+    def _on_rollout(self, key: RolloutKey, fut: Any, store_error: BaseException | None) -> None:
         flight = self.flights[key]
+        if store_error is not None:  # the rollout is not recorded: stop the run
+            self.aborting = self.aborting or store_error
+            del self.flights[key]
+            return
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, EvaluatorError | KeyboardInterrupt) or self.aborting:
@@ -339,10 +364,10 @@ class Driver:
                 score=self._failure_score(),
                 error=f"executor failed: {exc!r}",
             )
+            self.store.put_rollout(rollout)
         else:
             rollout = fut.result()
         del self.flights[key]
-        self.store.put_rollout(rollout)
         self.state.budget.commit(1)
         self.consumed[key] = rollout
         self.sink.rollout_finished(rollout)
@@ -383,7 +408,7 @@ class Driver:
                 continue
             kind = item[0]
             if kind == "rollout":
-                self._on_rollout(item[1], item[2])
+                self._on_rollout(item[1], item[2], item[3])
                 continue
             _, job_id, step, result = item
             if kind == "propose":
@@ -422,18 +447,55 @@ class Driver:
                 raise StoreError(f"missing proposer reply for job {job_id} step {step}")
             self._deliver(jr, _reply_from(stored), live=False)
             return
-        assert isinstance(req, Evaluate)
-        slots, owned, to_run, hits = self._plan_eval(req)
-        if to_run:
-            raise StoreError(
-                f"the run history references rollouts missing from the store (job {job_id})"
-            )
-        if not self.state.budget.try_reserve(len(owned)):
-            result = None
-        else:
-            self._accept_known(req, slots, owned, hits)
-            result = list(slots)
+        assert isinstance(req, Evaluate) and jr.claim is not None
+        units, _, ok = jr.claim
+        jr.claim = None
+        result: list[Rollout | None] | None = None
+        if ok:
+            result = [self._known(req, eid) for eid in req.example_ids]
+            if any(r is None for r in result):
+                raise StoreError(
+                    f"the run history references rollouts missing from the store (job {job_id})"
+                )
+            self.state.budget.commit(units)
+            for r in result:
+                assert r is not None
+                self.consumed[(req.candidate.id, r.example_id, req.split)] = r
+        if not self.replay:
+            self._release_claims()
         self._deliver(jr, result, live=False)
+
+    def _claim(self, jr: _JobRun, req: Evaluate) -> None:
+        """Budget a replayed request when it is issued, as `_dispatch` does live.
+
+        Reserving at issue time (and counting keys claimed by earlier undelivered
+        requests as in flight) makes used + reserved, and so every budget decision
+        (start a job, run an evaluation), the same in replay as it was live.
+        """
+        _, owned, to_run, hits = self._plan_eval(req)
+        units = len(owned) + len(to_run)
+        ok = self.state.budget.try_reserve(units)
+        if ok:
+            self.state.budget.cache_hits += hits
+            self.claimed.update((req.candidate.id, eid, req.split) for eid in req.example_ids)
+        jr.claim = (units, hits, ok)
+
+    def _release_claims(self) -> None:
+        """Before going live: undo the claims of requests whose delivery was not logged."""
+        for jr in self.running.values():
+            if jr.claim is not None:
+                units, hits, ok = jr.claim
+                if ok:
+                    self.state.budget.release(units)
+                    self.state.budget.cache_hits -= hits
+                jr.claim = None
+        self.claimed.clear()
+
+    def _known(self, req: Evaluate, example_id: str) -> Rollout | None:
+        key: RolloutKey = (req.candidate.id, example_id, req.split)
+        return (
+            self.consumed.get(key) or self.store.own_rollout(key) or self.store.shared_rollout(key)
+        )
 
 
 def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseException:

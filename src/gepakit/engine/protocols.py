@@ -43,7 +43,11 @@ class RunStore(Protocol):
         ...
 
     def put_rollout(self, rollout: Rollout) -> None:
-        """Record a rollout this run paid for (also into the shared cache, if any)."""
+        """Record a rollout this run paid for (also into the shared cache, if any).
+
+        Called on the thread that completed the rollout (an executor thread), as soon
+        as it completes, so it must be thread-safe.
+        """
         ...
 
     def put_candidate(

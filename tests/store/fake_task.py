@@ -1,0 +1,88 @@
+"""A deterministic toy task for store and resume tests: no LM, no network.
+
+Each example names a word; the evaluator scores 1 when the instruction mentions
+it. The scripted reflection function reads the feedback in the prompt and writes
+an instruction with the missing words, plus one word picked by a hash of the
+prompt, so the search accepts some children and rejects others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gepakit import Score
+from gepakit.types import Candidate
+
+WORDS = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    "india", "juliet", "kilo", "lima",
+]  # fmt: skip
+SEED = {"instruction": "Answer the question."}
+TRAIN = [{"id": f"t{i}", "word": WORDS[(3 * i) % len(WORDS)]} for i in range(12)]
+VAL = [{"id": f"v{i}", "word": WORDS[(5 * i + 1) % len(WORDS)]} for i in range(8)]
+
+
+class Evaluator:
+    """Scores word mentions; can sleep, log each call, and SIGKILL its own process."""
+
+    evaluator_id = "fake-task-v1"
+
+    def __init__(
+        self,
+        *,
+        sleep: float = 0.0,
+        calls_log: Path | None = None,
+        kill_on_val_call: int | None = None,
+    ) -> None:
+        self.sleep = sleep
+        self.calls_log = calls_log
+        self.kill_on_val_call = kill_on_val_call
+        self.calls = 0
+        self.val_calls = 0
+
+    def __call__(self, candidate: Mapping[str, str], example: Mapping[str, Any]) -> Score:
+        self.calls += 1
+        if self.sleep:
+            time.sleep(self.sleep)
+        if self.calls_log is not None:
+            cid = Candidate(components=dict(candidate)).id
+            with open(self.calls_log, "a", encoding="utf-8") as f:
+                f.write(f"{cid} {example['id']}\n")
+        if str(example["id"]).startswith("v"):
+            self.val_calls += 1
+            if self.val_calls == self.kill_on_val_call:
+                os.kill(os.getpid(), signal.SIGKILL)
+        word = example["word"]
+        ok = word in candidate["instruction"].split()
+        return Score(
+            1.0 if ok else 0.0,
+            feedback="correct" if ok else f"the instruction should mention '{word}'",
+            output={"answer": word if ok else "?"},
+        )
+
+
+def reflection(
+    *, sleep: float = 0.0, kill_on_call: int | None = None
+) -> Callable[[str], str]:
+    """A scripted reflection LM: the reply depends only on the prompt."""
+    calls = [0]
+
+    def reflect(prompt: str) -> str:
+        calls[0] += 1
+        if sleep:
+            time.sleep(sleep)
+        if calls[0] == kill_on_call:
+            os.kill(os.getpid(), signal.SIGKILL)
+        missing = sorted(set(re.findall(r"should mention '(\w+)'", prompt)))
+        digest = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
+        extra = WORDS[digest % len(WORDS)]
+        return "```\nAnswer using " + " ".join([*missing, extra]) + " .\n```"
+
+    return reflect
