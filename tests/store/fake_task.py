@@ -68,9 +68,7 @@ class Evaluator:
         )
 
 
-def reflection(
-    *, sleep: float = 0.0, kill_on_call: int | None = None
-) -> Callable[[str], str]:
+def reflection(*, sleep: float = 0.0, kill_on_call: int | None = None) -> Callable[[str], str]:
     """A scripted reflection LM: the reply depends only on the prompt."""
     calls = [0]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import fake_task  # noqa: E402
+import fake_task
 
-import gepakit  # noqa: E402
+import gepakit
 
 
 def main() -> None:

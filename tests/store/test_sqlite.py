@@ -1,0 +1,178 @@
+"""SQLiteStore specifics: persistence, damage, permissions, locking, schema, shared cache."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gepakit.errors import RunInUseError, SchemaVersionError, StoreError
+from gepakit.store.cache import EvalCache
+from gepakit.store.sqlite import SQLiteStore
+from gepakit.types import Candidate
+
+from .test_contract import proposal, rollout
+
+
+def test_records_survive_reopening(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        s.put_rollout(rollout())
+        s.put_candidate(0, Candidate(components={"a": "x"}), (), {"origin": "seed"})
+        s.put_proposal(proposal(0))
+        s.put_step_result(1, 1, {"texts": {"a": "y"}})
+        s.put_delivery(0, 0, 0)
+        s.put_meta({"spec": {"seed": 1}})
+    with SQLiteStore(tmp_path) as s:
+        assert s.own_rollout(("c1", "e1", "val")) == rollout()
+        assert s.paid_count == 1
+        assert s.candidates()[0][1] == Candidate(components={"a": "x"})
+        assert s.proposals() == [proposal(0)]
+        assert s.step_result(1, 1) == {"texts": {"a": "y"}}
+        assert s.deliveries() == [(0, 0)]
+        s.put_delivery(1, 0, 1)  # numbering continues after a reopen
+        assert s.meta()["spec"] == {"seed": 1}
+
+
+def test_objects_json_cannot_hold_are_stored_by_repr_never_pickled(tmp_path: Path) -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque>"
+
+    with SQLiteStore(tmp_path) as s:
+        s.put_rollout(rollout(output=Opaque(), trace={"x": {1, 2}}))
+    with SQLiteStore(tmp_path) as s:
+        got = s.own_rollout(("c1", "e1", "val"))
+    assert got is not None
+    assert got.output == {"__repr__": "<Opaque>"}
+    assert got.trace == {"x": {"__repr__": "{1, 2}"}}
+    assert b"pickle" not in (tmp_path / "run.db").read_bytes()
+
+
+def test_a_second_writer_in_this_process_gets_run_in_use(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path), pytest.raises(RunInUseError, match=f"pid {os.getpid()}"):
+        SQLiteStore(tmp_path)
+    SQLiteStore(tmp_path).close()  # released on close
+
+
+def test_lock_contention_between_processes_and_release_on_kill(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from gepakit.store.sqlite import SQLiteStore
+        s = SQLiteStore({str(tmp_path)!r})
+        print("locked", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(RunInUseError, match=f"in use by pid {proc.pid}"):
+            SQLiteStore(tmp_path)
+        with SQLiteStore(tmp_path, readonly=True) as reader:  # readers need no lock
+            assert reader.paid_count == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    SQLiteStore(tmp_path).close()  # the kernel released the lock of the killed process
+
+
+def test_truncated_database_is_a_clear_store_error(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        for i in range(300):
+            s.put_rollout(rollout(eid=f"e{i}", output="x" * 500))
+        s._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # pyright: ignore[reportPrivateUsage]
+    db = tmp_path / "run.db"
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreError, match=r"damaged|malformed"):
+        SQLiteStore(tmp_path)
+    with pytest.raises(StoreError, match=r"damaged|malformed"):
+        SQLiteStore(tmp_path, readonly=True)
+
+
+def test_garbage_file_is_a_clear_store_error(tmp_path: Path) -> None:
+    (tmp_path / "run.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="run store"):
+        SQLiteStore(tmp_path)
+
+
+def test_unknown_schema_version_names_the_fix(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "run.db")
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaVersionError, match=r"version 99.*upgrade gepakit"):
+        SQLiteStore(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory_fails_before_anything_runs(tmp_path: Path) -> None:
+    run = tmp_path / "ro"
+    run.mkdir()
+    run.chmod(0o500)
+    try:
+        with pytest.raises(StoreError, match="writable"):
+            SQLiteStore(run)
+    finally:
+        run.chmod(0o700)
+
+
+def test_unwritable_run_dir_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create the run directory"):
+        SQLiteStore(tmp_path / "file" / "run")
+
+
+def test_read_only_database_file_fails_on_open(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    for p in tmp_path.glob("run.db*"):
+        p.chmod(0o400)
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    try:
+        with pytest.raises(StoreError, match=r"writable|readonly"):
+            SQLiteStore(tmp_path)
+    finally:
+        for p in tmp_path.glob("run.db*"):
+            p.chmod(0o600)
+
+
+def test_disk_full_during_a_run_is_a_store_error(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        s._conn.execute("PRAGMA max_page_count = 20")  # pyright: ignore[reportPrivateUsage]
+        with pytest.raises(StoreError, match="full"):
+            for i in range(1000):
+                s.put_rollout(rollout(eid=f"e{i}", output="x" * 1000))
+
+
+def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    with SQLiteStore(tmp_path, readonly=True) as s, pytest.raises(StoreError, match="read-only"):
+        s.put_event("x", {})
+    with pytest.raises(StoreError, match="no gepakit run"):
+        SQLiteStore(tmp_path / "missing", readonly=True)
+
+
+def test_shared_cache_serves_other_runs_and_hits_survive_losing_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.db"
+    with SQLiteStore(tmp_path / "a", cache=cache, evaluator_id="ev") as a:
+        a.put_rollout(rollout())
+    with SQLiteStore(tmp_path / "b", cache=cache, evaluator_id="ev") as b:
+        assert b.own_rollout(("c1", "e1", "val")) is None
+        assert b.shared_rollout(("c1", "e1", "val")) == rollout()
+        assert b.hit_count == 1
+    with SQLiteStore(tmp_path / "c", cache=cache, evaluator_id="other") as c:
+        assert c.shared_rollout(("c1", "e1", "val")) is None  # keyed by evaluator id
+    cache.unlink()
+    with SQLiteStore(tmp_path / "b") as b:  # a resume replays the same hit without the cache
+        assert b.shared_rollout(("c1", "e1", "val")) == rollout()
+    assert len(EvalCache(tmp_path / "fresh.db")) == 0

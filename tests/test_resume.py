@@ -1,0 +1,129 @@
+"""Resuming runs through `optimize(run_dir=...)`, the shared cache, and `load_run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gepakit
+from gepakit.errors import ResumeMismatchError, RunInUseError, StoreError
+from gepakit.store.sqlite import SQLiteStore
+from store import fake_task  # tests/store, on sys.path via pytest rootdir insertion
+
+
+def run(run_dir: Path | None, evaluator: Any = None, **kw: Any) -> gepakit.Result:
+    args: dict[str, Any] = {
+        "evaluator": evaluator or fake_task.Evaluator(),
+        "reflection_lm": fake_task.reflection(),
+        "max_metric_calls": 120,
+        "seed": 1,
+        "run_dir": run_dir,
+        **kw,
+    }
+    return gepakit.optimize(fake_task.SEED, fake_task.TRAIN, fake_task.VAL, **args)
+
+
+def same(a: gepakit.Result, b: gepakit.Result) -> None:
+    da, db = a.to_dict(), b.to_dict()
+    for key in ("usage", "run_dir", "cache_hits"):
+        da.pop(key), db.pop(key)
+    assert da == db
+
+
+def test_calling_again_with_a_finished_run_dir_replays_it_without_any_call(
+    tmp_path: Path,
+) -> None:
+    first = run(tmp_path)
+    ev = fake_task.Evaluator()
+    again = run(tmp_path, evaluator=ev)
+    assert ev.calls == 0
+    same(first, again)
+    same(first, gepakit.load_run(tmp_path))
+
+
+def test_resume_with_a_larger_budget_continues_like_one_longer_run(tmp_path: Path) -> None:
+    run(tmp_path / "a", max_metric_calls=60)
+    extended = run(tmp_path / "a", max_metric_calls=120)
+    straight = run(tmp_path / "b", max_metric_calls=120)
+    same(extended, straight)
+
+
+def test_stop_file_returns_the_result_so_far_and_resume_continues(tmp_path: Path) -> None:
+    class Stopper(fake_task.Evaluator):
+        def __call__(self, candidate: Any, example: Any) -> Any:
+            if self.calls == 40:
+                (tmp_path / "run" / "STOP").touch()
+            return super().__call__(candidate, example)
+
+    stopped = run(tmp_path / "run", evaluator=Stopper())
+    assert stopped.stop_reason == "stopped on request"
+    assert stopped.total_metric_calls < 120
+    resumed = run(tmp_path / "run")
+    assert not (tmp_path / "run" / "STOP").exists()
+    same(resumed, run(tmp_path / "straight"))
+
+
+def test_a_different_configuration_is_refused_and_says_what_differs(tmp_path: Path) -> None:
+    run(tmp_path, max_metric_calls=60)
+    ev = fake_task.Evaluator()
+    with pytest.raises(ResumeMismatchError) as info:
+        gepakit.optimize(
+            {"instruction": "Other."},
+            fake_task.TRAIN,
+            fake_task.VAL[:-1],
+            evaluator=ev,
+            reflection_lm=fake_task.reflection(),
+            max_metric_calls=60,
+            reflection_minibatch_size=2,
+            seed=2,
+            run_dir=tmp_path,
+        )
+    text = str(info.value)
+    for part in ("seed_candidate", "valset: 8 examples stored, 7 given", "minibatch_size", "seed"):
+        assert part in text
+    assert "trainset" not in text
+    assert ev.calls == 0
+    with pytest.raises(ResumeMismatchError, match="not lower it"):
+        run(tmp_path, max_metric_calls=50)
+    changed = [dict(ex, word="zulu") if ex["id"] == "v3" else ex for ex in fake_task.VAL]
+    with pytest.raises(ResumeMismatchError, match=r"content of 1 examples differs \(e.g. 'v3'\)"):
+        gepakit.optimize(
+            fake_task.SEED,
+            fake_task.TRAIN,
+            changed,
+            evaluator=fake_task.Evaluator(),
+            reflection_lm=fake_task.reflection(),
+            max_metric_calls=60,
+            seed=1,
+            run_dir=tmp_path,
+        )
+
+
+def test_a_run_in_use_or_an_unwritable_run_dir_fails_before_any_call(tmp_path: Path) -> None:
+    ev = fake_task.Evaluator()
+    with SQLiteStore(tmp_path / "busy"), pytest.raises(RunInUseError):
+        run(tmp_path / "busy", evaluator=ev)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError):
+        run(tmp_path / "file" / "run", evaluator=ev)
+    assert ev.calls == 0
+
+
+def test_shared_cache_hits_cost_no_budget(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.db"
+    first = run(tmp_path / "a", cache=cache)
+    ev = fake_task.Evaluator()
+    second = run(tmp_path / "b", evaluator=ev, cache=cache)
+    assert second.cache_hits > 0
+    assert second.total_metric_calls == ev.calls
+    assert second.val_aggregate_scores[0] == first.val_aggregate_scores[0]
+    ev_mem = fake_task.Evaluator()
+    third = run(None, evaluator=ev_mem, cache=cache)  # cache without a run_dir
+    assert third.cache_hits > 0 and third.total_metric_calls == ev_mem.calls
+
+
+def test_load_run_of_an_empty_or_missing_dir_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no gepakit run"):
+        gepakit.load_run(tmp_path)
