@@ -25,11 +25,14 @@ from .dspy_helpers import (
     feedback_metric,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    # compile() without valset warns on purpose; optimize() warns about tiny budgets
-    "ignore:no valset given:UserWarning",
-    "ignore:the budget of .* leaves no room:UserWarning",
-)
+pytestmark = [
+    pytest.mark.usefixtures("dspy_isolated"),
+    pytest.mark.filterwarnings(
+        # compile() without valset warns on purpose; optimize() warns about tiny budgets
+        "ignore:no valset given:UserWarning",
+        "ignore:the budget of .* leaves no room:UserWarning",
+    ),
+]
 
 
 class Recorder:
@@ -262,8 +265,6 @@ def test_metric_signature_checked_up_front() -> None:
         ({"auto": "extreme"}, "auto must be one of"),
         ({"max_metric_calls": 10, "gepa_kwargs": {"batch_sampler": "x"}}, "gepa_kwargs"),
         ({"max_metric_calls": 10, "code_proposer": lambda **k: {}}, "code_proposer"),
-        ({"max_metric_calls": 10, "use_mlflow": True}, "tracking"),
-        ({"max_metric_calls": 10, "use_wandb": True}, "tracking"),
         ({"max_metric_calls": 10, "track_best_outputs": True}, "track_stats"),
         ({"max_metric_calls": 10, "max_merge_invocations": None}, "max_merge_invocations"),
         ({"max_metric_calls": 10, "candidate_selection_strategy": "best"}, "candidate_selection"),
@@ -417,3 +418,30 @@ def test_import_name_does_not_shadow_dspy() -> None:
     assert ours.GEPA is GEPA
     assert dspy.__name__ == "dspy" and hasattr(dspy, "Predict")
     assert country_of("Capital of Peru?") == "Peru"
+
+
+def test_tracking_options_reach_optimize(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gepakit.api
+
+    pytest.importorskip("mlflow")
+    seen: dict[str, Any] = {}
+    real = gepakit.api.optimize
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        kwargs.update(use_mlflow=False, mlflow_tracking_uri=None, mlflow_experiment_name=None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gepakit.api, "optimize", spy)
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=10,
+        instruction_proposer=Recorder(),
+        num_threads=1,
+        use_mlflow=True,
+        gepa_kwargs={"mlflow_experiment_name": "exp", "mlflow_tracking_uri": "file:///tmp/x"},
+    )
+    run(gepa, RuleLM(careful_rule), valset=capital_examples())
+    assert seen["use_mlflow"] is True
+    assert seen["mlflow_experiment_name"] == "exp"
+    assert seen["run_dir"] is None and seen["max_metric_calls"] == 10

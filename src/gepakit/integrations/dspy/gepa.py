@@ -57,25 +57,26 @@ def _check_component_selector(selector: Any) -> Any:
     return selector
 
 
-def _tracking_sinks(use_mlflow: bool, use_wandb: bool, **wandb: Any) -> list[EventSink]:
-    """MLflow / W&B sinks from `gepakit.integrations.tracking`, when asked for."""
-    if not (use_mlflow or use_wandb):
-        return []
-    try:
-        import gepakit.integrations.tracking as tracking  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise ConfigError(
-            "use_mlflow / use_wandb need gepakit.integrations.tracking, which this gepakit "
-            "does not have yet; pass callbacks=[...] with your own EventSink meanwhile"
-        ) from exc
-    factory = getattr(tracking, "sinks_for_dspy", None)
-    if not callable(factory):
-        raise ConfigError(
-            "gepakit.integrations.tracking has no sinks_for_dspy(use_mlflow=, use_wandb=, "
-            "wandb_api_key=, wandb_init_kwargs=); MLflow / W&B logging is not wired up yet"
-        )
-    sinks: Any = factory(use_mlflow=use_mlflow, use_wandb=use_wandb, **wandb)
-    return list(sinks)
+TRACKING_GEPA_KWARGS = frozenset({"mlflow_tracking_uri", "mlflow_experiment_name"})
+"""The keys of dspy.GEPA's `gepa_kwargs` gepakit honours (its own MLflow options)."""
+
+
+def _check_tracking(use_mlflow: bool, use_wandb: bool) -> None:
+    """Fail at construction, not after the run, when a tracker's package is missing."""
+    if use_mlflow:
+        from gepakit.integrations.tracking.mlflow import require_mlflow
+
+        require_mlflow()
+    if use_wandb:
+        from gepakit.integrations.tracking.wandb import require_wandb
+
+        require_wandb()
+
+
+def _wandb_login(api_key: str) -> None:
+    from gepakit.integrations.tracking.wandb import require_wandb
+
+    require_wandb().login(key=api_key, verify=False)
 
 
 class GEPA:
@@ -103,7 +104,8 @@ class GEPA:
         num_threads: rollouts running at once (default ``dspy.settings.num_threads``).
         log_dir: the run directory; running again with it resumes the run.
         track_stats: attach `detailed_results` (a `DspyGEPAResult`) to the program.
-        use_wandb / use_mlflow: log to W&B / MLflow through gepakit.integrations.tracking.
+        use_wandb / use_mlflow: log to W&B / MLflow (gepakit's tracking sinks); of
+            `gepa_kwargs` only mlflow_tracking_uri and mlflow_experiment_name are honoured.
         seed: RNG seed; None draws one (recorded in the results).
         max_concurrent_proposals: proposals in flight at once (gepakit).
         cache: a shared evaluation cache file (gepakit).
@@ -190,11 +192,13 @@ class GEPA:
                 "code_proposer (dspy.Flex code components) is not supported by "
                 "gepakit.dspy.GEPA; use dspy.GEPA for programs with dspy.Flex"
             )
-        if gepa_kwargs:
+        unsupported = sorted(set(gepa_kwargs or {}) - TRACKING_GEPA_KWARGS)
+        if unsupported:
             raise ConfigError(
-                f"gepa_kwargs ({', '.join(sorted(gepa_kwargs))}) are options of the gepa package "
-                "and are not supported by gepakit.dspy.GEPA; use the keyword arguments of "
-                "gepakit.optimize (e.g. max_concurrent_proposals, cache, callbacks) instead"
+                f"gepa_kwargs ({', '.join(unsupported)}) are options of the gepa package and "
+                "are not supported by gepakit.dspy.GEPA (only "
+                f"{', '.join(sorted(TRACKING_GEPA_KWARGS))} are); use gepakit's keyword "
+                "arguments (max_concurrent_proposals, cache, callbacks ...) instead"
             )
         if use_merge and max_merge_invocations is None:
             raise ConfigError(
@@ -211,12 +215,12 @@ class GEPA:
             )
         if num_threads is not None and num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {num_threads!r}")
-        self.tracking_sinks = _tracking_sinks(
-            use_mlflow,
-            use_wandb,
-            wandb_api_key=wandb_api_key,
-            wandb_init_kwargs=wandb_init_kwargs,
-        )
+        _check_tracking(use_mlflow, use_wandb)
+        self.use_mlflow = use_mlflow
+        self.use_wandb = use_wandb
+        self.wandb_api_key = wandb_api_key
+        self.wandb_init_kwargs = wandb_init_kwargs
+        self.tracking_options = dict(gepa_kwargs or {})
         self.auto = auto
         self.max_full_evals = max_full_evals
         self.max_metric_calls = max_metric_calls
@@ -337,6 +341,8 @@ class GEPA:
             ledger=ledger,
             context=context,
         )
+        if self.use_wandb and self.wandb_api_key:
+            _wandb_login(self.wandb_api_key)
         log.info("GEPA: %d metric calls, %d train / %d val examples", limit, len(train), len(val))
         result = optimize(
             seed_candidate(student),
@@ -359,7 +365,11 @@ class GEPA:
             max_concurrent_proposals=self.max_concurrent_proposals,
             run_dir=self.log_dir,
             cache=self.cache,
-            callbacks=[*self.callbacks, *self.tracking_sinks],
+            callbacks=self.callbacks,
+            use_mlflow=self.use_mlflow,
+            use_wandb=self.use_wandb,
+            wandb_init_kwargs=self.wandb_init_kwargs,
+            **self.tracking_options,
         )
         usage = _merge_usage(result.usage, ledger)
         self.result = result
