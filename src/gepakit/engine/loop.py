@@ -452,7 +452,7 @@ class Driver:
         jr.claim = None
         result: list[Rollout | None] | None = None
         if ok:
-            result = [self._known(req, eid) for eid in req.example_ids]
+            result = [r or self._known(req, eid) for r, eid in zip(jr.slots, req.example_ids)]
             if any(r is None for r in result):
                 raise StoreError(
                     f"the run history references rollouts missing from the store (job {job_id})"
@@ -472,7 +472,7 @@ class Driver:
         requests as in flight) makes used + reserved, and so every budget decision
         (start a job, run an evaluation), the same in replay as it was live.
         """
-        _, owned, to_run, hits = self._plan_eval(req)
+        jr.slots, owned, to_run, hits = self._plan_eval(req)
         units = len(owned) + len(to_run)
         ok = self.state.budget.try_reserve(units)
         if ok:

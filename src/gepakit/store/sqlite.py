@@ -116,6 +116,7 @@ class SQLiteStore:
             self._check_integrity(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint=4000")  # fewer checkpoint fsyncs
             ensure_schema(conn, "run", RUN_SCHEMA_VERSION, RUN_TABLES, str(self.path))
             # Prove the file is writable now, before any LM call is made.
             conn.execute(
