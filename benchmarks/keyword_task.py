@@ -1,0 +1,188 @@
+"""A deterministic simulated task shared by the gepakit-vs-gepa benchmarks.
+
+Every example needs a few keywords in the instruction text; its score is the fraction
+present and its feedback names the missing ones. The fake reflection (`propose`) adds
+some of the keywords the feedback names, with noise seeded by a hash of its input, so
+both optimizers face the same task, the same reflection behaviour and the same costs.
+
+Evaluators and the proposer can sleep, to simulate LM latency, and count their calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+SEED_TEXT = "Answer the question."
+MISSING = "missing keywords: "
+
+
+@dataclass
+class Counter:
+    """Thread-safe call counter with total simulated latency."""
+
+    calls: int = 0
+    latency: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.calls += 1
+            self.latency += seconds
+
+
+@dataclass
+class KeywordTask:
+    """Examples needing keywords; see the module docstring.
+
+    Args:
+        train_size / val_size: dataset sizes.
+        num_keywords: size of the keyword pool.
+        needs: keywords each example needs.
+        cap: the score of a fully solved example (below 1.0 the task is never
+            "perfect", so an optimizer keeps proposing until its budget is spent).
+        rollout_sleep / reflect_sleep: simulated latency in seconds.
+        seed: the seed of the task (which keywords each example needs).
+    """
+
+    train_size: int = 50
+    val_size: int = 50
+    num_keywords: int = 40
+    needs: int = 3
+    cap: float = 1.0
+    rollout_sleep: float = 0.0
+    reflect_sleep: float = 0.0
+    seed: int = 0
+    rollouts: Counter = field(default_factory=Counter)
+    reflections: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        rng = random.Random(self.seed)
+        pool = [f"kw{i:03d}" for i in range(self.num_keywords)]
+        self.trainset = [
+            {"id": f"t{i}", "needs": rng.sample(pool, self.needs)} for i in range(self.train_size)
+        ]
+        self.valset = [
+            {"id": f"v{i}", "needs": rng.sample(pool, self.needs)} for i in range(self.val_size)
+        ]
+
+    @property
+    def seed_candidate(self) -> dict[str, str]:
+        return {"instruction": SEED_TEXT}
+
+    # -- the system under optimization ---------------------------------------
+
+    def rollout(self, text: str, example: Mapping[str, Any]) -> tuple[float, str]:
+        """(score, feedback) of `text` on `example`, after the simulated latency."""
+        if self.rollout_sleep:
+            time.sleep(self.rollout_sleep)
+        self.rollouts.add(self.rollout_sleep)
+        words = set(text.split())
+        missing = [k for k in example["needs"] if k not in words]
+        score = self.cap * (1.0 - len(missing) / len(example["needs"]))
+        feedback = MISSING + ", ".join(missing) if missing else "all required keywords present"
+        return score, feedback
+
+    # -- the fake reflection LM ----------------------------------------------
+
+    def propose(
+        self,
+        candidate: Mapping[str, str],
+        reflective_dataset: Mapping[str, Sequence[Mapping[str, Any]]],
+        components: Sequence[str],
+    ) -> dict[str, str]:
+        """New texts: add about 60% of the keywords the feedback names, sometimes drop one."""
+        if self.reflect_sleep:
+            time.sleep(self.reflect_sleep)
+        self.reflections.add(self.reflect_sleep)
+        out: dict[str, str] = {}
+        for name in components:
+            text = candidate[name]
+            feedback = [str(r.get("Feedback", "")) for r in reflective_dataset.get(name, [])]
+            digest = hashlib.sha256("\n".join([text, *feedback]).encode()).digest()
+            rng = random.Random(int.from_bytes(digest[:8], "big"))
+            words = text.split()
+            missing: list[str] = []
+            for line in feedback:
+                if line.startswith(MISSING):
+                    for kw in line[len(MISSING) :].split(", "):
+                        if kw not in words and kw not in missing:
+                            missing.append(kw)
+            add = [kw for kw in missing if rng.random() < 0.6] or missing[:1]
+            keywords = [w for w in words if w.startswith("kw")]
+            if keywords and rng.random() < 0.2:
+                words.remove(rng.choice(keywords))
+            out[name] = " ".join(words + add)
+        return out
+
+
+# -- gepakit side -------------------------------------------------------------
+
+
+def gepakit_evaluator(task: KeywordTask) -> Any:
+    import gepakit
+
+    def evaluate(candidate: Mapping[str, str], example: Mapping[str, Any]) -> gepakit.Score:
+        score, feedback = task.rollout(candidate["instruction"], example)
+        return gepakit.Score(score, feedback=feedback)
+
+    return evaluate
+
+
+# -- gepa side ----------------------------------------------------------------
+
+
+class GepaAdapter:
+    """A `gepa.GEPAAdapter` over `KeywordTask`; batches run on a thread pool if given."""
+
+    propose_new_texts = None
+
+    def __init__(self, task: KeywordTask, threads: int = 0) -> None:
+        self.task = task
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    def evaluate(
+        self, batch: list[dict[str, Any]], candidate: dict[str, str], capture_traces: bool = False
+    ) -> Any:
+        from gepa.core.adapter import EvaluationBatch
+
+        text = candidate["instruction"]
+
+        def one(example: dict[str, Any]) -> tuple[float, str]:
+            return self.task.rollout(text, example)
+
+        results = list(self.pool.map(one, batch)) if self.pool else [one(ex) for ex in batch]
+        trajectories = (
+            [{"example": ex, "feedback": fb} for ex, (_, fb) in zip(batch, results, strict=True)]
+            if capture_traces
+            else None
+        )
+        return EvaluationBatch(
+            outputs=[fb for _, fb in results],
+            scores=[s for s, _ in results],
+            trajectories=trajectories,
+        )
+
+    def make_reflective_dataset(
+        self, candidate: dict[str, str], eval_batch: Any, components_to_update: list[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        records = [
+            {"Inputs": t["example"], "Generated Outputs": out, "Feedback": t["feedback"]}
+            for t, out in zip(eval_batch.trajectories, eval_batch.outputs, strict=True)
+        ]
+        return {name: list(records) for name in components_to_update}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+class SilentLogger:
+    def log(self, message: str) -> None:
+        pass
