@@ -433,7 +433,8 @@ def optimize(
         sinks.append(owned.recorder())
     flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
     rollout_exec = _executor(executor, workers, runner.is_async)
-    rollout_fn = runner.acall if runner.is_async else runner
+    # Only the asyncio executor awaits coroutines; elsewhere the runner runs them itself.
+    rollout_fn = runner.acall if isinstance(rollout_exec, AsyncioExecutor) else runner
     proposer_exec: Executor = (
         InlineExecutor()
         if max_concurrent_proposals == 1 and workers == 1

@@ -497,3 +497,40 @@ def test_track_best_outputs_lists_the_leaders_outputs() -> None:
         best = max(s[eid] for s in result.val_subscores)
         assert all(result.val_subscores[i][eid] == best for i, _ in entries)
     assert toy_run(ToyTask()).best_outputs_valset is None
+
+
+@pytest.mark.parametrize("executor", ["thread", "inline"])
+def test_async_evaluator_on_a_non_asyncio_executor(executor: str) -> None:
+    task = ToyTask(num_rules=4)
+    result = toy_run(task, evaluator=task.aevaluate, executor=executor, workers=2)
+    assert result.best_score == 1.0
+    assert task.calls == result.total_metric_calls
+
+
+def test_an_accepted_child_that_is_not_a_new_best_counts_against_patience() -> None:
+    # Proposal 1 gives a new best; proposal 2 passes the minibatch but scores lower on
+    # the valset: one proposal without improvement, so patience 1 stops the run there.
+    table = {"seed": (0.0, 0.0), "A": (1.0, 1.0), "B": (2.0, 0.5), "C": (0.0, 0.0)}
+    texts = iter(["A", "B", "C", "C2"])
+
+    def evaluate(candidate: Mapping[str, str], example: Mapping[str, Any]) -> float:
+        train, val = table.get(candidate["p"], (0.0, 0.0))
+        return train if example["id"].startswith("t") else val
+
+    def propose(candidate: Any, dataset: Any, components: Any) -> dict[str, str]:
+        return {"p": next(texts)}
+
+    result = optimize(
+        {"p": "seed"},
+        [{"id": "t0"}],
+        [{"id": "v0"}, {"id": "v1"}],
+        evaluator=evaluate,
+        instruction_proposer=propose,
+        candidate_selection_strategy="current_best",
+        skip_perfect_score=False,
+        stop_after_no_improvement=1,
+        max_metric_calls=100,
+    )
+    assert [p.decision for p in result.proposals] == ["accepted", "accepted"]
+    assert result.val_aggregate_scores == (0.0, 1.0, 0.5)
+    assert result.stop_reason == "no improvement in 1 proposals"

@@ -211,7 +211,11 @@ class Driver:
         if proposal is None:
             return
         st.proposals.append(proposal)
-        if not (proposal.decision == "accepted" and st.proposals_since_improvement == 0):
+        # Only a child that just became the best resets patience; an accepted child
+        # scoring below the best counts as a proposal without improvement.
+        new_best = proposal.decision == "accepted" and st.best_idx >= 0
+        new_best = new_best and st.candidates[st.best_idx].id == proposal.child_id
+        if not new_best:
             st.proposals_since_improvement += 1
         st.free_streak = st.free_streak + 1 if st.budget.used == jr.used_at_start else 0
         if st.free_streak >= MAX_FREE_PROPOSALS and st.stop_reason is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import time
@@ -112,6 +113,8 @@ class RolloutRunner:
         )
 
     def __call__(self, candidate: Candidate, example: Example, split: Split) -> Rollout:
+        if self.is_async:  # on a thread, inline or remote executor: run it to completion here
+            return asyncio.run(self.acall(candidate, example, split))
         started = time.perf_counter()
         try:
             value = self.evaluator(dict(candidate.components), example.data)
