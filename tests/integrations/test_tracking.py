@@ -12,7 +12,13 @@ import gepakit
 from gepakit import Result, Score
 from gepakit.integrations.tracking import MLflowSink, WandbSink, tracking_sinks
 
-DATA = [{"id": f"e{i}", "label": "abcd"[i % 4]} for i in range(8)]
+# MLflow, its SQLAlchemy store and W&B emit deprecation warnings of their own
+# dependencies; they are not gepakit's to fix.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::PendingDeprecationWarning"
+)
+
+DATA = [{"id": f"e{i}", "label": "pqrs"[i % 4]} for i in range(8)]
 
 
 def _evaluate(candidate: dict[str, str], example: dict[str, Any]) -> Score:
@@ -22,21 +28,28 @@ def _evaluate(candidate: dict[str, str], example: dict[str, Any]) -> Score:
 
 def _reflect(prompt: str) -> str:
     text = prompt.split("```")[1].strip()
-    return "```\n" + text + " " + "abcd"[len(text.split()) % 4] + "\n```"
+    return "```\n" + text + " " + "pqrs"[len(text.split()) % 4] + "\n```"
 
 
 def _run(**options: Any) -> Result:
     return gepakit.optimize(
-        {"prompt": "labels:"}, DATA[:4], DATA[4:], evaluator=_evaluate,
+        {"prompt": "go:"}, DATA[:4], DATA[4:], evaluator=_evaluate,
         reflection_lm=_reflect, max_metric_calls=40, progress=False, **options,
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module (creating one runs MLflow's migrations, slowly)."""
+    pytest.importorskip("mlflow")
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def mlflow_uri(tmp_path: Path) -> Any:
-    mlflow = pytest.importorskip("mlflow")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    yield uri
+def mlflow_uri(mlflow_db: str) -> Any:
+    import mlflow
+
+    yield mlflow_db
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
@@ -112,28 +125,47 @@ def test_mlflow_run_marked_failed_when_optimize_raises(mlflow_uri: str) -> None:
     assert run.info.status == "FAILED"
 
 
-def test_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    for var, sub in (("WANDB_DIR", ""), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
+                     ("WANDB_CONFIG_DIR", "config")):  # fmt: skip
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    return tmp_path
+
+
+def test_wandb_offline_logs_table_report_and_finishes(wandb_offline: Path) -> None:
+    import wandb
+
     result = _run(use_wandb=True, wandb_init_kwargs={"project": "gepakit-test"})
-    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
-    summary = json.loads((run_dir / "files" / "wandb-summary.json").read_text(encoding="utf-8"))
-    assert summary["best_val_score"] == pytest.approx(result.best_score)
-    assert summary["best_prompt"] == result.best_candidate["prompt"]
-    assert summary["metric_calls_used"] == result.total_metric_calls
+    assert wandb.run is None  # the sink started the run, so it finished it
+    (run_dir,) = (wandb_offline / "wandb").glob("offline-run-*")
+    assert list(run_dir.glob("run-*.wandb"))
     (table,) = (run_dir / "files" / "media" / "table").glob("candidates_*.table.json")
     rows = json.loads(table.read_text(encoding="utf-8"))
     assert len(rows["data"]) == result.num_candidates
     assert "val_score" in rows["columns"]
     (html,) = (run_dir / "files" / "media" / "html").glob("report_*.html")
     assert "lineage-chart" in html.read_text(encoding="utf-8")
-    config = (run_dir / "files" / "config.yaml").read_text(encoding="utf-8")
-    assert "gepakit.max_metric_calls" in config
+
+
+def test_wandb_attaches_to_the_current_run(wandb_offline: Path) -> None:
+    import wandb
+
+    run = wandb.init(project="gepakit-test")
+    try:
+        result = _run(callbacks=[WandbSink()])
+        assert wandb.run is run  # left open for the caller
+        summary = dict(run.summary)
+        assert summary["best_val_score"] == pytest.approx(result.best_score)
+        assert summary["best_prompt"] == result.best_candidate["prompt"]
+        assert summary["metric_calls_used"] == result.total_metric_calls
+        assert summary["proposals_accepted"] == result.num_candidates - 1
+        assert run.config["gepakit.max_metric_calls"] == 40
+    finally:
+        run.finish()
 
 
 def test_tracking_sinks_choose_by_option() -> None:
