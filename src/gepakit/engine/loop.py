@@ -456,7 +456,9 @@ class Driver:
         jr.claim = None
         result: list[Rollout | None] | None = None
         if ok:
-            result = [r or self._known(req, eid) for r, eid in zip(jr.slots, req.example_ids)]
+            result = [
+                r or self._known(req, eid) for r, eid in zip(jr.slots, req.example_ids, strict=True)
+            ]
             if any(r is None for r in result):
                 raise StoreError(
                     f"the run history references rollouts missing from the store (job {job_id})"

@@ -169,9 +169,7 @@ def spec_differences(
         same_ids = old_fp.get("ids") == new_fp["ids"]
         unstable = old_fp.get("content") is None or new_fp["content"] is None
         if not same_ids or (not unstable and old_fp.get("content") != new_fp["content"]):
-            diffs.append(
-                _dataset_difference(split, stored_examples[split], new_examples[split])
-            )
+            diffs.append(_dataset_difference(split, stored_examples[split], new_examples[split]))
     if stored.get("evaluator_id") != new["evaluator_id"]:
         diffs.append(
             f"evaluator_id: stored {stored.get('evaluator_id')!r}, given "
