@@ -71,6 +71,14 @@ def test_max_full_evals_counts_train_plus_val() -> None:
     assert resolve(auto="light") == auto_budget("light", num_components=1, valset_size=6)
 
 
+def test_without_a_valset_auto_counts_the_trainset_and_full_evals_count_train_only() -> None:
+    # As in DSPy: the trainset doubles as valset for auto; max_full_evals adds no valset.
+    assert resolve(auto="light", valset_size=0) == auto_budget(
+        "light", num_components=1, valset_size=8
+    )
+    assert resolve(max_full_evals=3, valset_size=0) == 3 * 8
+
+
 @pytest.mark.parametrize(
     "kw",
     [
