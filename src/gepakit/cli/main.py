@@ -23,6 +23,7 @@ def _root() -> None:
 COMMAND_MODULES = [
     "gepakit.cli.demo",
     "gepakit.cli.report",
+    "gepakit.cli.run",
     "gepakit.cli.status",
     "gepakit.cli.export",
     "gepakit.cli.resume",
