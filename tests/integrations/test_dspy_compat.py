@@ -42,8 +42,9 @@ def reflect(system: str, user: str) -> str:
 
 @pytest.mark.parametrize("auto", ["light", "medium", "heavy"])
 @pytest.mark.parametrize(("num_preds", "val_size"), [(1, 10), (2, 3), (3, 50), (5, 200)])
-def test_auto_budget_numbers_match_dspy(auto: str, num_preds: int, val_size: int) -> None:
-    theirs = DspyGEPA(feedback_metric, auto=auto, reflection_lm=RuleLM(reflect))
+def test_auto_budget_numbers_match_dspy(auto: Any, num_preds: int, val_size: int) -> None:
+    reflection: Any = RuleLM(reflect)
+    theirs = DspyGEPA(feedback_metric, auto=auto, reflection_lm=reflection)
     ours = GEPA(feedback_metric, auto=auto, reflection_lm=RuleLM(reflect))
     n = {"light": 6, "medium": 12, "heavy": 18}[auto]
     expected = theirs.auto_budget(num_preds=num_preds, num_candidates=n, valset_size=val_size)
@@ -58,7 +59,8 @@ def _compile_both(**kwargs: Any) -> tuple[Any, Any, Any, Any]:
     val = capital_examples(("France", "Chile"))
     valset = kwargs.pop("valset", val)
     out = []
-    for cls in (DspyGEPA, GEPA):
+    classes: list[Any] = [DspyGEPA, GEPA]
+    for cls in classes:
         gepa = cls(
             feedback_metric,
             reflection_lm=RuleLM(reflect),

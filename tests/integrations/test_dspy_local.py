@@ -82,7 +82,7 @@ def test_two_predictor_program_on_local_model(endpoint: tuple[str, str]) -> None
     )
     with dspy.context(lm=task):
         program = gepa.compile(Pipeline(), trainset=data, valset=data)
-        details = program.detailed_results
+        details: Any = program.detailed_results
         assert details.total_metric_calls <= 8
         assert set(details.val_subscores[0]) == {0, 1}
         task_usage = details.usage["roles"]["task"]
