@@ -47,7 +47,7 @@ DEFAULT_WORKERS = 4
 """Rollouts at once; the local 0.5B model serves 4 requests in parallel."""
 TASK_MAX_TOKENS = 32
 """A label takes at most 8 tokens; longer replies are wrong anyway and cost time."""
-REFLECTION_PARAMS: Mapping[str, Any] = {"max_tokens": 400, "repeat_penalty": 1.1}
+REFLECTION_PARAMS: Mapping[str, Any] = {"max_tokens": 350, "repeat_penalty": 1.1}
 """Defaults for the 1.5B reflection model: stop loops early and penalize repetition."""
 
 
