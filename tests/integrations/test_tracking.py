@@ -49,10 +49,11 @@ def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def mlflow_uri(mlflow_db: str) -> Any:
     import mlflow
 
+    before = mlflow.get_tracking_uri()
     yield mlflow_db
     while mlflow.active_run() is not None:
         mlflow.end_run()
-    mlflow.set_tracking_uri(None)
+    mlflow.set_tracking_uri(before)
 
 
 def _only_run(uri: str, experiment: str) -> Any:
@@ -95,8 +96,8 @@ def test_mlflow_attaches_to_the_active_run(mlflow_uri: str) -> None:
     mlflow.set_experiment("outer")
     with mlflow.start_run() as outer:
         _run(callbacks=[MLflowSink()])
-        assert mlflow.active_run() is not None
-        assert mlflow.active_run().info.run_id == outer.info.run_id
+        active = mlflow.active_run()
+        assert active is not None and active.info.run_id == outer.info.run_id
     _, run = _only_run(mlflow_uri, "outer")
     assert run.info.run_id == outer.info.run_id
     assert "best_val_score" in run.data.metrics
@@ -107,7 +108,7 @@ def test_mlflow_registers_the_best_prompt(mlflow_uri: str) -> None:
 
     sink = MLflowSink(tracking_uri=mlflow_uri, experiment_name="reg", register_prompt="intent")
     result = _run(callbacks=[sink])
-    prompt = mlflow.genai.load_prompt("prompts:/intent/1")
+    prompt = mlflow.genai.load_prompt("prompts:/intent/1")  # pyright: ignore[reportPrivateImportUsage]
     assert prompt.template == result.best_candidate["prompt"]
 
 
