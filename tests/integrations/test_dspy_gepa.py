@@ -450,3 +450,27 @@ def test_tracking_options_reach_optimize(monkeypatch: pytest.MonkeyPatch) -> Non
     assert seen["use_mlflow"] is True
     assert seen["mlflow_experiment_name"] == "exp"
     assert seen["run_dir"] is None and seen["max_metric_calls"] == 10
+
+
+def test_log_dir_resumes_without_spending_metric_calls_again(tmp_path: Path) -> None:
+    def compile_once() -> tuple[Any, RuleLM]:
+        task = RuleLM(careful_rule)
+        gepa = GEPA(
+            feedback_metric,
+            max_metric_calls=20,
+            instruction_proposer=Recorder(),
+            num_threads=1,
+            track_stats=True,
+            log_dir=str(tmp_path / "run"),
+        )
+        return run(gepa, task, valset=capital_examples()), task
+
+    first, first_lm = compile_once()
+    again, again_lm = compile_once()
+    assert first_lm.calls > 0
+    assert again_lm.calls == 0  # everything came back from the run store
+    assert again.detailed_results.log_dir == str(tmp_path / "run")
+    assert instructions_of(again.answer) == instructions_of(first.answer)
+    assert (
+        again.detailed_results.val_aggregate_scores == first.detailed_results.val_aggregate_scores
+    )

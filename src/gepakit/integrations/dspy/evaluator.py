@@ -106,6 +106,31 @@ class _Run:
     parse_error: AdapterParseError | None
 
 
+_SECRET_HINTS = ("key", "token", "secret", "password", "auth")
+
+
+def _callable_name(fn: Any) -> str:
+    target = fn if hasattr(fn, "__qualname__") else type(fn)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+
+
+def evaluator_id(student: Any, metric: Any, lm: Any) -> str:
+    """A stable id of (program state, metric, task LM settings); secrets are left out."""
+    kwargs = getattr(lm, "kwargs", None)
+    lm_settings = {
+        str(k): v
+        for k, v in (kwargs.items() if isinstance(kwargs, Mapping) else ())
+        if not any(hint in str(k).lower() for hint in _SECRET_HINTS)
+    }
+    described = {
+        "program": student.dump_state(),
+        "metric": _callable_name(metric),
+        "lm": {"model": str(getattr(lm, "model", type(lm).__name__)), **lm_settings},
+        "adapter": type(dspy.settings.adapter).__name__ if dspy.settings.adapter else None,
+    }
+    return "dspy:" + content_hash(described)
+
+
 class ProgramEvaluator:
     """gepakit evaluator ``(candidate, ExampleRecord) -> Score`` for a DSPy program.
 
@@ -147,6 +172,9 @@ class ProgramEvaluator:
         self.context = context
         self._lock = threading.Lock()
         self._warned_mismatch = False
+        self.evaluator_id = evaluator_id(programs.student, metric, dspy.settings.lm)
+        """Names what a rollout depends on besides the candidate, for the evaluation cache
+        and resume checks: the student's structure and demos, the metric, the task LM."""
 
     def __call__(self, candidate: Mapping[str, str], record: ExampleRecord) -> Score:
         return self.context.copy().run(self._evaluate, candidate, record)
