@@ -188,10 +188,6 @@ def run_demo(
         ConfigError: invalid budget, workers or split sizes.
         MissingExtraError: a local model is requested but its extra is not installed.
     """
-    from rich.console import Console
-
-    from gepakit.lm import UsageLedger
-
     if budget < n_val:
         raise ConfigError(f"budget {budget} cannot even score the seed on {n_val} val examples")
     started = time.perf_counter()
