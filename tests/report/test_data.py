@@ -103,3 +103,19 @@ def test_load_result_errors_name_the_path(tmp_path: Path) -> None:
     bad.write_text('{"schema_version": 999}', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bad\.json"):
         load_result(bad)
+
+
+def test_load_result_from_a_run_store(tmp_path: Path) -> None:
+    import gepakit
+
+    from .conftest import _evaluate
+
+    data = [{"id": f"e{i}", "label": "abcd"[i % 4]} for i in range(8)]
+    result = gepakit.optimize(
+        {"p": "Labels: [a]"}, data[:4], data[4:], evaluator=_evaluate,
+        reflection_lm=lambda _: "```\nLabels: [a] [b]\n```", max_metric_calls=30,
+        run_dir=tmp_path / "run", progress=False,
+    )  # fmt: skip
+    loaded = load_result(tmp_path / "run")
+    assert loaded.candidates == result.candidates
+    assert len(loaded.proposals) == len(result.proposals)
