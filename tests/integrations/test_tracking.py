@@ -46,8 +46,11 @@ def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def mlflow_uri(mlflow_db: str) -> Any:
+def mlflow_uri(mlflow_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     import mlflow
+
+    # MLflow's default artifact root is ./mlruns: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
 
     before = mlflow.get_tracking_uri()
     yield mlflow_db
