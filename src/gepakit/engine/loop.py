@@ -91,6 +91,7 @@ class Driver:
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.replay: deque[tuple[int, int]] = deque()
         self.claimed: set[RolloutKey] = set()  # replay's stand-in for `flights`
+        self.claims: dict[int, _JobRun] = {}  # replayed requests budgeted, in issue order
         self.seq = 0
         self.live = True  # False while a logged delivery is being replayed
         self.recorded_candidates = 0
@@ -454,6 +455,7 @@ class Driver:
         assert isinstance(req, Evaluate) and jr.claim is not None
         units, _, ok = jr.claim
         jr.claim = None
+        del self.claims[jr.id]
         result: list[Rollout | None] | None = None
         if ok:
             result = [
@@ -468,7 +470,11 @@ class Driver:
                 assert r is not None
                 self.consumed[(req.candidate.id, r.example_id, req.split)] = r
         if not self.replay:
-            self._release_claims()
+            # Going live: re-issue the requests that were waiting, in their original
+            # order, before this delivery issues a new one (as it happened live).
+            for other in self._release_claims():
+                if other.pending is not None and not other.dispatched:
+                    self._dispatch(other)
         self._deliver(jr, result, live=False)
 
     def _claim(self, jr: _JobRun, req: Evaluate) -> None:
@@ -485,17 +491,24 @@ class Driver:
             self.state.budget.cache_hits += hits
             self.claimed.update((req.candidate.id, eid, req.split) for eid in req.example_ids)
         jr.claim = (units, hits, ok)
+        self.claims[jr.id] = jr
 
-    def _release_claims(self) -> None:
-        """Before going live: undo the claims of requests whose delivery was not logged."""
-        for jr in self.running.values():
-            if jr.claim is not None:
-                units, hits, ok = jr.claim
-                if ok:
-                    self.state.budget.release(units)
-                    self.state.budget.cache_hits -= hits
-                jr.claim = None
+    def _release_claims(self) -> list[_JobRun]:
+        """Before going live: undo the claims of requests whose delivery was not logged.
+
+        Returns their jobs in the order the requests were issued.
+        """
+        jobs = list(self.claims.values())
+        for jr in jobs:
+            assert jr.claim is not None
+            units, hits, ok = jr.claim
+            if ok:
+                self.state.budget.release(units)
+                self.state.budget.cache_hits -= hits
+            jr.claim = None
+        self.claims.clear()
         self.claimed.clear()
+        return jobs
 
     def _known(self, req: Evaluate, example_id: str) -> Rollout | None:
         key: RolloutKey = (req.candidate.id, example_id, req.split)
