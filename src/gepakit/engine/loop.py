@@ -130,7 +130,7 @@ class Driver:
             job = self._next_job()
             if job is None:
                 return
-            jr = _JobRun(self.state.next_job_id, job, used_at_start=self.state.budget.used)
+            jr = _JobRun(self.state.next_job_id, job, used_at_start=self.state.budget.spent)
             self.state.next_job_id += 1
             self.running[jr.id] = jr
             self._advance(jr, None, first=True)
@@ -168,7 +168,7 @@ class Driver:
             self.halted = True
             return True
         view = StopView(
-            metric_calls=st.budget.used,
+            metric_calls=st.budget.spent,
             best_score=st.best_score,
             num_candidates=len(st.candidates),
             proposals=len(st.proposals),
@@ -218,12 +218,20 @@ class Driver:
         new_best = new_best and st.candidates[st.best_idx].id == proposal.child_id
         if not new_best:
             st.proposals_since_improvement += 1
-        st.free_streak = st.free_streak + 1 if st.budget.used == jr.used_at_start else 0
+        st.free_streak = st.free_streak + 1 if st.budget.spent == jr.used_at_start else 0
         if st.free_streak >= MAX_FREE_PROPOSALS and st.stop_reason is None:
-            st.stop_reason = (
-                f"stalled: {MAX_FREE_PROPOSALS} proposals in a row used no metric call "
-                "(every child was a duplicate or fully cached)"
-            )
+            best = st.val_scores[st.best_idx] if st.best_idx >= 0 else {}
+            if best and all(v >= st.config.perfect_score for v in best.values()):
+                st.stop_reason = (
+                    f"solved: candidate {st.best_idx} reaches the perfect score on every val "
+                    "example, and further proposals found nothing to fix"
+                )
+            else:
+                st.stop_reason = (
+                    f"stalled: {MAX_FREE_PROPOSALS} proposals in a row used no metric call "
+                    "(parents perfect on their minibatch, or children that repeat known "
+                    "texts or are fully cached)"
+                )
         self.store.put_proposal(proposal)
         if self.live:
             self.store.put_event(
