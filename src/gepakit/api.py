@@ -211,6 +211,18 @@ def _stop_conditions(
     return tuple(conds)
 
 
+def _check_executor(executor: Any, workers: int) -> None:
+    """Validate executor options before anything is opened or started."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if isinstance(executor, str) and executor not in ("inline", "thread", "ray"):
+        raise ConfigError(
+            f"executor must be 'inline', 'thread', 'ray' or an Executor, got {executor!r}"
+        )
+    if executor is not None and not isinstance(executor, str) and not hasattr(executor, "submit"):
+        raise ConfigError(f"executor must be a name or an object with submit(), got {executor!r}")
+
+
 def _executor(executor: Any, workers: int, is_async: bool) -> Executor:
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers!r}")
@@ -364,6 +376,7 @@ def optimize(
         train_size=len(train),
         valset_size=len(val) if valset is not None else 0,
     )
+    _check_executor(executor, workers)
     if reflection_minibatch_size < 1:
         raise ConfigError(
             f"reflection_minibatch_size must be >= 1, got {reflection_minibatch_size}"
