@@ -324,6 +324,7 @@ def optimize(
     use_wandb: bool = False,
     wandb_init_kwargs: Mapping[str, Any] | None = None,
     store: RunStore | None = None,
+    run_metadata: Mapping[str, Any] | None = None,
 ) -> Result:
     """Optimize the texts of `seed_candidate` with GEPA.
 
@@ -343,6 +344,7 @@ def optimize(
         workers: rollouts running at once. max_concurrent_proposals: proposals in flight.
         run_dir: persist the run there (SQLite); calling again with the same run_dir
             resumes it. cache: a shared evaluation cache file.
+        run_metadata: JSON data saved with the run (e.g. how to rebuild it for resume).
         callbacks: `EventSink`s notified of the run's events.
         progress: show live progress on the terminal; None (default) shows it only
             when stderr is a terminal.
@@ -431,6 +433,8 @@ def optimize(
         limit,
         failure_score=failure_score,
     )
+    if run_metadata and hasattr(run_store, "put_meta"):
+        run_store.put_meta(dict(run_metadata))  # type: ignore[attr-defined]
     state = EngineState(seed_cand, train, val, config, Budget(limit))
     extra_sinks = _extra_sinks(
         progress,
@@ -443,7 +447,8 @@ def optimize(
     )
     sinks = [*callbacks, *extra_sinks]
     if owned is not None:
-        sinks.append(owned.recorder())
+        owned.restore_usage(ledger)
+        sinks.append(owned.recorder(ledger))
     flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
     rollout_exec = _executor(executor, workers, runner.is_async)
     # Only the asyncio executor awaits coroutines; elsewhere the runner runs them itself.

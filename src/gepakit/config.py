@@ -368,6 +368,7 @@ def run_from_config(config: RunConfig, *, progress: bool | None = None) -> Resul
         seed=config.seed,
         run_dir=config.run_dir,
         progress=progress,
+        run_metadata={"cli_config": {"path": str(config.source)}},
         **config.options,
     )
     if config.run_dir is not None:

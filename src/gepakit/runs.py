@@ -103,15 +103,26 @@ def _check_resume(
 
 
 class StoreRecorder(EventSink):
-    """Records a session's start and final summary in the run's event log."""
+    """Records a session's start and final summary in the run's event log, and keeps a
+    snapshot of the cumulative LM usage (meta key ``usage``) after every proposal, so a
+    resumed run reports the usage of all its sessions."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStore, ledger: Any = None) -> None:
         self.store = store
+        self.ledger = ledger
+
+    def _snapshot(self) -> None:
+        if self.ledger is not None:
+            self.store.put_meta({"usage": self.ledger.to_dict()})
 
     def run_started(self, info: Mapping[str, Any]) -> None:
         self.store.put_event("run_started", info)
 
+    def proposal_finished(self, proposal: Any) -> None:
+        self._snapshot()
+
     def run_finished(self, summary: Mapping[str, Any]) -> None:
+        self._snapshot()
         self.store.put_event("run_finished", summary)
 
 
@@ -122,7 +133,7 @@ def load_run(run_dir: str | Path) -> Result:
     """The `Result` of the run stored in `run_dir` (finished, stopped or crashed).
 
     Needs no LM and no user code: the result is rebuilt from the stored records.
-    `usage` lists each session's LM usage under ``"sessions"``; `stop_reason` is the
+    `usage` is the LM usage of all sessions together; `stop_reason` is the
     last session's, or says the run was interrupted.
 
     Raises:
@@ -161,7 +172,7 @@ def result_from_store(store: SQLiteStore) -> Result:
     reason = str(last.get("stop_reason") or "")
     if not finished or _session_after(store, "run_finished"):
         reason = "not finished: the last session is running or was interrupted"
-    usage = {"sessions": [d.get("usage", {}) for d in finished]}
+    usage = store.meta().get("usage") or {}
     return result_from_state(state, usage=usage, run_dir=str(store.run_dir), stop_reason=reason)
 
 
@@ -215,9 +226,19 @@ class RunHandle:
         self.store = store
         self._closer = closer
 
-    def recorder(self) -> EventSink:
+    def recorder(self, ledger: Any = None) -> EventSink:
         """A sink recording the session's start and summary (a no-op without run_dir)."""
-        return StoreRecorder(self.store) if self.store is not None else EventSink()
+        return StoreRecorder(self.store, ledger) if self.store is not None else EventSink()
+
+    def restore_usage(self, ledger: Any) -> None:
+        """Add the usage of earlier sessions of this run to `ledger`."""
+        if self.store is None or ledger is None:
+            return
+        stored = self.store.meta().get("usage")
+        if stored:
+            from gepakit.lm.usage import UsageLedger
+
+            ledger.merge(UsageLedger.from_dict(stored))
 
     def close(self) -> None:
         """Close the store and release the run lock."""

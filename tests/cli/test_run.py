@@ -33,3 +33,15 @@ def test_help_documents_every_field() -> None:
     for name in FIELDS:
         assert f"{name}:" in result.output
     assert "[program]" in result.output
+
+
+def test_resume_reruns_a_config_run_from_its_run_dir(tmp_path: Path) -> None:
+    path = write_project(tmp_path)
+    first = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / "out" / "result.json").read_text()
+    again = CliRunner().invoke(app, ["resume", str(tmp_path / "out")])
+    assert again.exit_code == 0, again.output
+    assert "Resumed: best val score 1.0000" in again.output
+    # A finished run replays from the store: same result, no new metric call.
+    assert (tmp_path / "out" / "result.json").read_text() == before

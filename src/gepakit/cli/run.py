@@ -65,6 +65,29 @@ def run(
         typer.echo(f"Report written to {cfg.report}")
 
 
+def run_config(cli_config: dict[str, str], run_dir: Path) -> None:
+    """Resume `run_dir` from the config file it was started with (used by `gepakit resume`)."""
+    from gepakit.config import load_config, run_from_config
+    from gepakit.errors import ConfigError
+
+    try:
+        cfg = load_config(cli_config["path"])
+    except ConfigError as error:
+        typer.echo(f"error: cannot reload the run's config: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    if cfg.run_dir is None or cfg.run_dir.resolve() != Path(run_dir).resolve():
+        typer.echo(
+            f"error: {cli_config['path']} now points at run_dir {cfg.run_dir}, not {run_dir}",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    result = run_from_config(cfg)
+    typer.echo(
+        f"Resumed: best val score {result.best_score:.4f} after "
+        f"{result.total_metric_calls} metric calls."
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the `run` command to `app`."""
     app.command("run", help=_help())(run)

@@ -188,6 +188,14 @@ class UsageLedger:
             "roles": {role: self.usage(role).to_dict() for role in self.roles()},
         }
 
+    def merge(self, other: UsageLedger) -> None:
+        """Add `other`'s counters to this ledger (e.g. earlier sessions of a resumed run)."""
+        for role in other.roles():
+            extra = other.usage(role)
+            with self._lock:
+                mine = RoleUsage(**self._role(role))
+                self._roles[role] = asdict(mine + extra)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UsageLedger:
         """Rebuild a ledger written by `to_dict`.
