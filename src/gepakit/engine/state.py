@@ -103,6 +103,8 @@ class EngineState:
         parents: tuple[int, ...],
         origin: str,
         rollouts: Sequence[Rollout],
+        *,
+        discovered_at: int | None = None,
     ) -> int:
         """Add a fully validated candidate; update frontier and best. Returns its index."""
         index = len(self.candidates)
@@ -113,7 +115,7 @@ class EngineState:
         self.origins.append(origin)
         self.val_scores.append(scores)
         self.aggregate.append(sum(scores.values()) / max(1, len(scores)))
-        self.discovery_calls.append(self.budget.spent)
+        self.discovery_calls.append(self.budget.spent if discovered_at is None else discovered_at)
         keyed: dict[str, float] = dict(scores)
         for r in rollouts:
             for name, value in r.objectives.items():

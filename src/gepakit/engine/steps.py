@@ -48,11 +48,12 @@ Job = Generator[Request, Any, Proposal | None]
 def seed_job(state: EngineState) -> Job:
     """Evaluate the seed candidate on the full valset."""
     seed = state.seed_candidate
+    discovered_at = state.budget.spent
     rollouts = yield Evaluate(seed, tuple(state.val_ids), "val")
     if rollouts is None:
         state.stop_reason = "budget too small to evaluate the seed candidate on the valset"
         return None
-    state.add_candidate(seed, (), "seed", rollouts)
+    state.add_candidate(seed, (), "seed", rollouts, discovered_at=discovered_at)
     return None
 
 
@@ -156,6 +157,7 @@ def reflective_job(state: EngineState) -> Job:
         state.record_rejected(parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
 
+    discovered_at = state.budget.spent
     val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
     if val_rollouts is None:
         return _proposal(
@@ -173,7 +175,9 @@ def reflective_job(state: EngineState) -> Job:
             decision="rejected",
             reason=f"same texts as candidate {state.index_of[child.id]}",
         )
-    index = state.add_candidate(child, (parent_idx,), "reflection", val_rollouts)
+    index = state.add_candidate(
+        child, (parent_idx,), "reflection", val_rollouts, discovered_at=discovered_at
+    )
     if cfg.use_merge and state.merges_tried + state.merges_due < cfg.max_merge_invocations:
         state.merges_due += 1
     return _proposal(
@@ -231,6 +235,7 @@ def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int
             reason=f"merge scored {child_sum:g} on {len(sub)} val examples, "
             f"below the better parent's {max(sum_a, sum_b):g}",
         )
+    discovered_at = state.budget.spent
     val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
     if val_rollouts is None:
         return _proposal(
@@ -246,7 +251,7 @@ def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int
             decision="rejected",
             reason=f"same texts as candidate {state.index_of[child.id]}",
         )
-    index = state.add_candidate(child, (i, j), "merge", val_rollouts)
+    index = state.add_candidate(child, (i, j), "merge", val_rollouts, discovered_at=discovered_at)
     return _proposal(
         state,
         **base,
