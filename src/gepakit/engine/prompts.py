@@ -20,11 +20,10 @@ the assistant's answer and feedback on that answer.
 {examples}
 {format_hints}{rejected}
 Now write better instructions. They must work on their own for new inputs, because the
-assistant never sees these examples or this feedback. So:
-1. State the task and the exact reply format. If the feedback lists the allowed answers,
-copy that list.
-2. For each mistake above, add one short general rule: "If the input ..., answer ...".
-3. Do not copy the examples. Use at most 150 words.
+assistant never sees these examples or this feedback. State the task and the exact reply
+format, and copy the list of allowed answers if the feedback gives one. For each mistake
+above, add one short general rule: "If the input ..., answer ...". Do not copy the
+examples. Use at most 150 words.
 
 Reply with the new instructions inside one ``` block and nothing else."""
 # Why this wording (measured with the 1.5B local model on the demo task): without
