@@ -446,6 +446,8 @@ def optimize(
         wandb_init_kwargs=wandb_init_kwargs,
     )
     sinks = [*callbacks, *extra_sinks]
+    if ledger is not None and hasattr(evaluator, "use_ledger"):
+        cast(Any, evaluator).use_ledger(ledger)  # the task LM's usage joins the run ledger
     if owned is not None:
         owned.restore_usage(ledger)
         sinks.append(owned.recorder(ledger))

@@ -184,3 +184,30 @@ def test_trace_inputs_are_the_template_fields() -> None:
     }
     literal = PromptProgram(FakeLM("x"), user_template="no fields")
     assert literal(CANDIDATE, example).trace["system_prompt"]["inputs"] == example
+
+
+def test_optimize_counts_task_lm_usage_in_the_result() -> None:
+    import gepakit
+    from gepakit.lm.base import Completion
+
+    class FakeTaskLM:
+        """A scripted task LM (a fake): always answers 'a', with token counts."""
+
+        model = "fake-task"
+
+        def complete(self, messages: Any, **params: Any) -> Completion:
+            return Completion(text="a", prompt_tokens=7, completion_tokens=1, model=self.model)
+
+        async def acomplete(self, messages: Any, **params: Any) -> Completion:
+            return self.complete(messages)
+
+    program = PromptProgram(FakeTaskLM(), labels=["a", "b"])
+    data = [{"id": f"e{i}", "text": f"t{i}", "label": "ab"[i % 2]} for i in range(4)]
+    result = gepakit.optimize(
+        {"system_prompt": "Pick a label."}, data, data, evaluator=program,
+        reflection_lm=lambda prompt: "```\nAnswer with a or b.\n```",
+        max_metric_calls=20, progress=False,
+    )  # fmt: skip
+    task = result.usage["roles"]["task"]
+    assert task["calls"] == result.total_metric_calls
+    assert task["prompt_tokens"] == 7 * result.total_metric_calls

@@ -8,7 +8,7 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gepakit.errors import ConfigError
+from gepakit.errors import ConfigError, LMError
 from gepakit.lm.base import LM, Message
 from gepakit.programs.metrics import Metric, make_metric, shorten
 from gepakit.types import Example, Score
@@ -19,6 +19,12 @@ TaskLMLike = LM | str | Callable[[str], str]
 """An LM object, or a model name or ``fn(prompt) -> str`` for `gepakit.lm.resolve_lm`."""
 
 Parser = Callable[[str], str]
+
+
+def _local(lm: Any) -> bool:
+    from gepakit.lm.usage import _is_local  # pyright: ignore[reportPrivateUsage]
+
+    return _is_local(lm)
 
 
 def _as_lm(task_lm: TaskLMLike) -> LM:
@@ -127,6 +133,16 @@ class PromptProgram:
         self.metric = make_metric(metric, answer_field=answer_field, labels=self.labels)
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self._ledgers: list[Any] = []
+
+    def use_ledger(self, ledger: Any) -> None:
+        """Also count this program's task-LM calls in `ledger` (role ``task``).
+
+        `gepakit.optimize` calls this with its run ledger, so the `Result`'s usage
+        covers the task LM too.
+        """
+        if ledger is not None and all(ledger is not known for known in self._ledgers):
+            self._ledgers.append(ledger)
 
     def messages(self, candidate: Mapping[str, str], fields: Mapping[str, Any]) -> list[Message]:
         """The chat messages sent for `candidate` on an example with `fields`.
@@ -158,11 +174,18 @@ class PromptProgram:
             LMError: the task LM failed (the engine records the rollout as failed).
         """
         fields = example_fields(example)
-        completion = self.task_lm.complete(
-            self.messages(candidate, fields),
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-        )
+        try:
+            completion = self.task_lm.complete(
+                self.messages(candidate, fields),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except LMError:
+            for ledger in self._ledgers:
+                ledger.record_error("task")
+            raise
+        for ledger in self._ledgers:
+            ledger.record("task", completion, local=_local(self.task_lm))
         reply = completion.text
         trace = {self.component: {"inputs": self._shown_inputs(fields), "outputs": reply}}
         score = self._score(fields, reply)
