@@ -173,3 +173,32 @@ def test_importing_the_engine_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_an_evaluator_failing_on_every_seed_example_stops_before_any_reflection() -> None:
+    calls: list[str] = []
+
+    def broken(candidate: dict[str, str], example: Any) -> float:
+        raise RuntimeError("no such column")
+
+    data = [{"id": f"e{i}"} for i in range(4)]
+    with pytest.raises(gepakit.EvaluatorError, match=r"every val example.*no such column"):
+        gepakit.optimize(
+            {"p": "x"}, data, data, evaluator=broken,
+            reflection_lm=lambda prompt: calls.append(prompt) or "```\ny\n```",
+            max_metric_calls=40,
+        )  # fmt: skip
+    assert calls == []
+
+
+def test_a_failing_reflection_lm_stops_the_run_with_a_clear_reason() -> None:
+    def down(prompt: str) -> str:
+        raise TimeoutError("reflection LM timed out")
+
+    data = [{"id": f"e{i}", "v": i} for i in range(4)]
+    result = gepakit.optimize(
+        {"p": "x"}, data, data, evaluator=lambda c, e: 0.5, reflection_lm=down,
+        max_metric_calls=200,
+    )  # fmt: skip
+    assert "failed 5 times in a row" in result.stop_reason
+    assert [p.decision for p in result.proposals] == ["failed"] * 5

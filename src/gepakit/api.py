@@ -38,7 +38,7 @@ from gepakit.engine.stopping import (
     StopCondition,
     Timeout,
 )
-from gepakit.errors import ConfigError
+from gepakit.errors import ConfigError, EvaluatorError
 from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
 from gepakit.result import Result, result_from_state
 from gepakit.store.memory import MemoryStore
@@ -489,6 +489,14 @@ def optimize(
     finally:
         rollout_exec.shutdown()
         proposer_exec.shutdown()
+    if state.seed_error is not None:
+        _close(owned)
+        _close_sinks(extra_sinks)
+        raise EvaluatorError(
+            f"the evaluator failed on every val example with the seed candidate (first error "
+            f"on {state.seed_error}). Nothing was sent to the reflection LM; fix the evaluator "
+            "(raise_on_exception=True shows the full traceback).",
+        )
     usage = ledger.to_dict() if ledger is not None else {}
     result = result_from_state(
         state, usage=usage, run_dir=str(run_dir) if run_dir is not None else None

@@ -36,6 +36,7 @@ log = logging.getLogger("gepakit")
 RolloutFn = Callable[[Candidate, Example, Split], Any]
 MAX_INFRA_RETRIES = 2
 MAX_FREE_PROPOSALS = 25
+MAX_FAILED_PROPOSALS = 5
 
 
 @dataclass(slots=True)
@@ -219,6 +220,12 @@ class Driver:
         if not new_best:
             st.proposals_since_improvement += 1
         st.free_streak = st.free_streak + 1 if st.budget.spent == jr.used_at_start else 0
+        st.failed_streak = st.failed_streak + 1 if proposal.decision == "failed" else 0
+        if st.failed_streak >= MAX_FAILED_PROPOSALS and st.stop_reason is None:
+            st.stop_reason = (
+                f"the proposer failed {MAX_FAILED_PROPOSALS} times in a row (last: "
+                f"{proposal.reason}); check the reflection LM's configuration and availability"
+            )
         if st.free_streak >= MAX_FREE_PROPOSALS and st.stop_reason is None:
             best = st.val_scores[st.best_idx] if st.best_idx >= 0 else {}
             if best and all(v >= st.config.perfect_score for v in best.values()):

@@ -77,6 +77,8 @@ class EngineState:
         self.merge_triples: set[tuple[int, int, int]] = set()
         self.proposals_since_improvement = 0
         self.free_streak = 0
+        self.failed_streak = 0
+        self.seed_error: str | None = None
         self.best_idx = -1
         self.next_job_id = 0
         self.next_proposal_index = 0

@@ -54,6 +54,13 @@ def seed_job(state: EngineState) -> Job:
         state.stop_reason = "budget too small to evaluate the seed candidate on the valset"
         return None
     state.add_candidate(seed, (), "seed", rollouts, discovered_at=discovered_at)
+    failed = [r for r in rollouts if r.error]
+    if failed and len(failed) == len(rollouts):
+        state.seed_error = f"example {failed[0].example_id!r}: {failed[0].error}"
+        state.stop_reason = (
+            "the evaluator failed on every val example with the seed candidate "
+            f"(first error on {state.seed_error})"
+        )
     return None
 
 
