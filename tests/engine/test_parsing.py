@@ -76,3 +76,21 @@ def test_a_varied_long_instruction_is_not_a_loop() -> None:
 def test_strip_reasoning_keeps_text_around_closed_blocks() -> None:
     assert strip_reasoning("a <think>x</think> b") == "a  b"
     assert strip_reasoning("no reasoning") == "no reasoning"
+
+
+def test_a_json_object_reply_is_rejected_for_prose_instructions() -> None:
+    reply = '```json\n{"task": "Classify.", "allowed_labels": ["a", "b"]}\n```'
+    parsed = parse_reply(reply, "Classify the intent.")
+    assert parsed.text is None
+    assert "JSON" in parsed.reason
+
+
+def test_json_instructions_may_stay_json() -> None:
+    reply = '```\n{"task": "Classify into a or b."}\n```'
+    assert parse_reply(reply, '{"task": "Classify."}').text == '{"task": "Classify into a or b."}'
+
+
+def test_a_fence_quoting_the_current_text_is_skipped_for_the_new_one() -> None:
+    current = "Classify the intent of the utterance, carefully and with a lot of words here."
+    reply = f"Current:\n```\n{current}\n```\nNew:\n```\nAnswer with one label.\n```"
+    assert parse_reply(reply, current).text == "Answer with one label."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
     ``# New instruction``; if the fence holds only a heading, takes the text after the
     fence). Without fences the whole reply is used, minus a chatty preamble. Rejects,
     with a recorded reason, empty text, text equal to `current_text`, repetition
-    loops, and (unless `allow_code`) replies that are source code.
+    loops, and (unless `allow_code`) replies that are source code or a JSON object
+    (small models sometimes answer with a JSON "spec" instead of instructions).
+    When one fenced block repeats the current text, another block is preferred.
     """
     if not reply or not reply.strip():
         return ParsedReply(None, "empty reply")
@@ -77,7 +80,11 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
         return ParsedReply(None, "reply held only reasoning, no new text")
     blocks = candidate_blocks(cleaned)
     substantive = [b for b in blocks if not _is_heading_only(b)]
-    if substantive:
+    changed = [b for b in substantive if b.strip() != current_text.strip()]
+    if changed:
+        # A reply may quote the current text in one fence before the new one.
+        text = max(changed, key=len)
+    elif substantive:
         text = max(substantive, key=len)
     else:
         # A fence holding only a heading: the real text usually follows the fence.
@@ -94,4 +101,18 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
         return ParsedReply(None, "reply is a repetition loop")
     if not allow_code and len(_CODE_MARKERS.findall(text)) >= 2:
         return ParsedReply(None, "reply is source code, not instruction text")
+    if not allow_code and _is_json_object(text) and not _is_json_object(current_text):
+        return ParsedReply(None, "reply is a JSON object, not instruction text")
     return ParsedReply(text)
+
+
+def _is_json_object(text: str) -> bool:
+    """True when `text` is a JSON object or array (a structured reply, not prose)."""
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "{[":
+        return False
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return False
+    return isinstance(value, (dict, list))
