@@ -123,7 +123,8 @@ class StoreRecorder(EventSink):
 
     def run_finished(self, summary: Mapping[str, Any]) -> None:
         self._snapshot()
-        self.store.put_event("run_finished", summary)
+        # The full Result is rebuilt from the records; the event keeps the summary only.
+        self.store.put_event("run_finished", {k: v for k, v in summary.items() if k != "result"})
 
 
 # -- reading runs -----------------------------------------------------------
