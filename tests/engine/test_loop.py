@@ -534,3 +534,57 @@ def test_an_accepted_child_that_is_not_a_new_best_counts_against_patience() -> N
     assert [p.decision for p in result.proposals] == ["accepted", "accepted"]
     assert result.val_aggregate_scores == (0.0, 1.0, 0.5)
     assert result.stop_reason == "no improvement in 1 proposals"
+
+
+# -- pipelined proposals -----------------------------------------------------------
+
+
+class _SlowVal:
+    """Wraps a ToyTask evaluator: val rollouts sleep, so children stay in validation."""
+
+    def __init__(self, task: ToyTask) -> None:
+        self.task = task
+
+    def __call__(self, candidate: Mapping[str, str], example: Any) -> Score:
+        if str(example["id"]).startswith("v"):
+            import time
+
+            time.sleep(0.01)
+        return self.task.evaluate(candidate, example)
+
+
+def test_concurrent_proposals_build_on_children_still_in_validation() -> None:
+    task = ToyTask(num_rules=8, components=("a",), needs_per_example=2)
+    store = MemoryStore()
+    selections: list[int] = []
+
+    def best(candidates: Any, scores: Any, rng: random.Random) -> int:
+        selections.append(len(candidates))
+        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+    options: dict[str, Any] = {
+        "evaluator": _SlowVal(task), "max_metric_calls": 300, "workers": 4,
+        "max_concurrent_proposals": 3, "store": store, "use_merge": False,
+        "candidate_selection_strategy": best,
+    }  # fmt: skip
+    result = toy_run(task, **options)
+    ids = [Candidate(components=c).id for c in result.candidates]
+    reflections = [p for p in result.proposals if p.kind == "reflection"]
+    # Proposals started on a child still in validation skip the parent selector.
+    assert len(selections) < len(reflections)
+    for p in reflections:
+        if p.decision == "accepted":
+            child, parent = ids.index(p.child_id), ids.index(p.parent_ids[0])
+            assert result.parents[child] == (parent,)  # lineage names the real parent
+    # Replaying the stored history rebuilds the same result without any new call.
+    calls = task.calls
+    again = toy_run(task, **options)
+    assert task.calls == calls
+    assert {**again.to_dict(), "usage": None} == {**result.to_dict(), "usage": None}
+
+
+def test_a_single_proposal_in_flight_never_speculates() -> None:
+    task = ToyTask(num_rules=8, components=("a",), needs_per_example=2)
+    result = toy_run(task, max_metric_calls=300, workers=4, use_merge=False)
+    for i, parents in enumerate(result.parents):
+        assert all(p < i for p in parents)

@@ -90,7 +90,7 @@ def test_kill9_and_resume_gives_the_uninterrupted_result(tmp_path: Path) -> None
     assert run_task(tmp_path, "base") == 0
     base = json.loads((tmp_path / "base.json").read_text())
     kills, _ = interrupt_until_done(tmp_path, "crashy", workers=1, seed=7)
-    assert kills >= 4
+    assert kills >= 3  # late kill points can miss a run that is already done
     final = json.loads((tmp_path / "crashy.json").read_text())
 
     assert comparable(final) == comparable(base)

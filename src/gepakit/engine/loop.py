@@ -19,6 +19,7 @@ from gepakit.engine.protocols import EventSink, Executor, RolloutKey, RunStore
 from gepakit.engine.reflection import Proposer, ProposerReply
 from gepakit.engine.state import EngineState
 from gepakit.engine.steps import (
+    Await,
     Evaluate,
     Job,
     Propose,
@@ -89,6 +90,7 @@ class Driver:
         self.running: dict[int, _JobRun] = {}
         self.consumed: dict[RolloutKey, Rollout] = {}
         self.flights: dict[RolloutKey, _Flight] = {}
+        self.awaiting: dict[int, str] = {}  # job id -> candidate id it awaits
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.replay: deque[tuple[int, int]] = deque()
         self.claimed: set[RolloutKey] = set()  # replay's stand-in for `flights`
@@ -206,6 +208,16 @@ class Driver:
         self.live = live
         self._advance(jr, result)
         self._record_candidates(live)
+        if live:
+            self._release_awaiting()
+
+    def _release_awaiting(self) -> None:
+        """Queue the result of every `Await` whose candidate is now settled."""
+        for job_id, cid in list(self.awaiting.items()):
+            if cid not in self.state.in_validation and job_id in self.running:
+                del self.awaiting[job_id]
+                jr = self.running[job_id]
+                self.events.put(("ready", job_id, jr.step, self.state.index_of.get(cid)))
 
     def _finish(self, jr: _JobRun, proposal: Proposal | None) -> None:
         del self.running[jr.id]
@@ -293,6 +305,10 @@ class Driver:
     def _dispatch(self, jr: _JobRun) -> None:
         req = jr.pending
         jr.dispatched = True
+        if isinstance(req, Await):
+            self.awaiting[jr.id] = req.candidate_id
+            self._release_awaiting()
+            return
         if isinstance(req, Propose):
             stored = self.store.step_result(jr.id, jr.step)
             if stored is not None:
@@ -422,6 +438,10 @@ class Driver:
                 if not self._outstanding():
                     if self.aborting is not None:
                         return
+                    if self.halted:  # only jobs awaiting dropped work are left
+                        self.running.clear()
+                        self.awaiting.clear()
+                        return
                     raise RuntimeError("engine has running jobs but nothing in flight") from None
                 if not self.halted and self.stop_requested():
                     self.halted = True
@@ -461,6 +481,14 @@ class Driver:
                 f"step {step}); the store does not match this configuration or is damaged"
             )
         req = jr.pending
+        if isinstance(req, Await):
+            if req.candidate_id in self.state.in_validation:
+                raise StoreError(
+                    f"the run history cannot be replayed at delivery {self.seq}: job {job_id} "
+                    "awaits a candidate that is still in validation"
+                )
+            self._deliver(jr, self.state.index_of.get(req.candidate_id), live=False)
+            return
         if isinstance(req, Propose):
             stored = self.store.step_result(job_id, step)
             if stored is None:

@@ -78,6 +78,8 @@ class EngineState:
         self.proposals_since_improvement = 0
         self.free_streak = 0
         self.failed_streak = 0
+        self.in_validation: dict[str, tuple[Candidate, int]] = {}
+        self.speculated: set[str] = set()
         self.seed_error: str | None = None
         self.best_idx = -1
         self.next_job_id = 0

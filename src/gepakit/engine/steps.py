@@ -41,7 +41,15 @@ class Propose:
     request: ReflectionRequest
 
 
-Request = Evaluate | Propose
+@dataclass(frozen=True, slots=True)
+class Await:
+    """Wait until a candidate whose val evaluation is in flight is settled. Result: its
+    pool index, or None when it was not kept. Costs nothing."""
+
+    candidate_id: str
+
+
+Request = Evaluate | Propose | Await
 Job = Generator[Request, Any, Proposal | None]
 
 
@@ -78,8 +86,18 @@ def _scores(rollouts: Sequence[Rollout]) -> tuple[float, ...]:
 def reflective_job(state: EngineState) -> Job:
     """Select a parent and components, reflect on a minibatch, test the child."""
     cfg = state.config
-    parent_idx = cfg.candidate_selector.select(state.selection_view(), state.rng)
-    parent = state.candidates[parent_idx]
+    speculative = _speculative_parent(state)
+    if speculative is None:
+        parent_idx: int | None = cfg.candidate_selector.select(state.selection_view(), state.rng)
+        parent = state.candidates[parent_idx]
+        pointer_key = parent_idx
+    else:
+        # Pipelining: build on a child that passed its minibatch test while its val
+        # evaluation is still running, as a serial run would build on it next.
+        parent, grandparent = speculative
+        parent_idx = None
+        pointer_key = -1 - state.next_job_id
+        state.component_pointers[pointer_key] = state.component_pointers.get(grandparent, 0)
     batch = state.sampler.next_batch(state.rng)
     base = {"kind": "reflection", "parent_ids": (parent.id,), "minibatch_ids": batch}
 
@@ -106,12 +124,16 @@ def reflective_job(state: EngineState) -> Job:
         )
 
     view = ComponentView(
-        candidate_index=parent_idx, candidate=parent.components, rollouts=parent_rollouts
+        candidate_index=pointer_key, candidate=parent.components, rollouts=parent_rollouts
     )
     components = tuple(cfg.component_selector.select(view, state.component_pointers))
+    if pointer_key < 0:
+        state.component_pointers.pop(pointer_key, None)
     examples = [state.train[i].data for i in batch]
     dataset = build_reflective_dataset(parent_rollouts, examples, components)
-    rejected = {c: tuple(state.rejected.get((parent_idx, c), ())) for c in components}
+    rejected: dict[str, tuple[str, ...]] = {}
+    if parent_idx is not None:
+        rejected = {c: tuple(state.rejected.get((parent_idx, c), ())) for c in components}
     request = ReflectionRequest(
         candidate=parent.components,
         reflective_dataset=dataset,
@@ -140,7 +162,7 @@ def reflective_job(state: EngineState) -> Job:
 
     child = parent.replace_texts(reply.texts)
     if child.id in state.index_of:
-        state.record_rejected(parent_idx, reply.texts)
+        _record_rejected(state, parent_idx, reply.texts)
         return _proposal(
             state,
             **base,
@@ -161,11 +183,25 @@ def reflective_job(state: EngineState) -> Job:
     base["child_scores"] = child_scores
     accept, why = cfg.acceptance.decide(parent_scores, child_scores)
     if not accept:
-        state.record_rejected(parent_idx, reply.texts)
+        _record_rejected(state, parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
 
+    if parent_idx is None:
+        settled = yield Await(parent.id)
+        if settled is None:
+            return _proposal(
+                state,
+                **base,
+                child_id=child.id,
+                decision="rejected",
+                reason=f"{why}, but its parent (a child still in validation) was not kept",
+            )
+        parent_idx = settled
+    assert parent_idx is not None
     discovered_at = state.budget.spent
+    state.in_validation[child.id] = (child, parent_idx)
     val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
+    state.in_validation.pop(child.id, None)
     if val_rollouts is None:
         return _proposal(
             state,
@@ -194,6 +230,26 @@ def reflective_job(state: EngineState) -> Job:
         decision="accepted",
         reason=f"{why}; candidate {index}, val score {state.aggregate[index]:.4g}",
     )
+
+
+def _record_rejected(state: EngineState, parent_idx: int | None, texts: Any) -> None:
+    if parent_idx is not None:
+        state.record_rejected(parent_idx, texts)
+
+
+def _speculative_parent(state: EngineState) -> tuple[Candidate, int] | None:
+    """The newest child in validation that no other proposal builds on yet, if any.
+
+    Only with several proposals in flight; a serial run never has one.
+    """
+    if state.config.max_concurrent_proposals < 2:
+        return None
+    for child_id in reversed(list(state.in_validation)):
+        if child_id not in state.speculated:
+            state.speculated.add(child_id)
+            child, parent_idx = state.in_validation[child_id]
+            return child, parent_idx
+    return None
 
 
 def merge_job(state: EngineState) -> Job | None:
