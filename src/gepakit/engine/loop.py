@@ -8,6 +8,7 @@ exact engine state, and then continues live.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 from collections import deque
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gepakit.engine.lazy import resolve_lazy_feedback
 from gepakit.engine.protocols import EventSink, Executor, RolloutKey, RunStore
 from gepakit.engine.reflection import Proposer, ProposerReply
 from gepakit.engine.state import EngineState
@@ -562,7 +564,8 @@ class Driver:
 
 def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseException:
     try:
-        return proposer.propose(request)
+        dataset = resolve_lazy_feedback(request.reflective_dataset)
+        return proposer.propose(dataclasses.replace(request, reflective_dataset=dataset))
     except Exception as exc:  # a failed proposal is recorded; the run goes on
         log.warning("proposer failed: %s: %s", type(exc).__name__, exc)
         return exc

@@ -282,13 +282,23 @@ class ProgramEvaluator:
         program_score: float,
     ) -> dict[str, Any]:
         _, inputs, outputs = entry
-        value = coerce_metric(self.metric(record.example, run.prediction, run.trace, name, [entry]))
-        if value.score != program_score:
-            self._warn_mismatch(name, value.score, program_score)
+        context = self.context.copy()
+
+        def feedback() -> str:
+            # Lazy: the per-predictor metric runs only if a proposal reflects on this
+            # rollout (the engine resolves it on the proposer's thread), not for every
+            # train rollout; LLM-judge metrics cost real money.
+            value = coerce_metric(
+                context.run(self.metric, record.example, run.prediction, run.trace, name, [entry])
+            )
+            if value.score != program_score:
+                self._warn_mismatch(name, value.score, program_score)
+            return value.feedback or score_feedback(program_score)
+
         return {
             "inputs": {k: _reflect_value(v) for k, v in inputs.items()},
             "outputs": _outputs(outputs),
-            "feedback": value.feedback or score_feedback(program_score),
+            "feedback": feedback,
         }
 
     def _warn_mismatch(self, name: str, pred_score: float, program_score: float) -> None:
