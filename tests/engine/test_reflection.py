@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gepakit.engine.prompts import REJECTED_HEADER
+from gepakit.engine.prompts import HINTS_HEADER, REJECTED_HEADER
 from gepakit.engine.reflection import (
     CallableProposer,
     ReflectionRequest,
@@ -14,6 +14,8 @@ from gepakit.engine.reflection import (
     build_reflective_dataset,
     default_feedback,
     format_examples,
+    shared_feedback,
+    without_shared_feedback,
 )
 from gepakit.testing import ScriptedLM, fenced, parse_reflection_prompt
 from gepakit.types import Rollout
@@ -106,3 +108,55 @@ def test_callable_proposer_checks_what_it_returns() -> None:
 
     with pytest.raises(TypeError, match="dict of component"):
         CallableProposer(not_a_dict).propose(request())
+
+
+def test_feedback_every_example_shares_is_shown_once() -> None:
+    rule = "Allowed labels: a, b. The reply must be one of these labels only."
+    records = [
+        {"Inputs": 1, "Generated Outputs": "x", "Feedback": f"Wrong. Expected 'a'. {rule}"},
+        {"Inputs": 2, "Generated Outputs": "b", "Feedback": f"Correct: the label is 'b'. {rule}"},
+    ]
+    assert shared_feedback(records) == (
+        "Allowed labels: a, b.",
+        "The reply must be one of these labels only.",
+    )
+    lm = ScriptedLM([fenced("New p.")])
+    ReflectiveProposer(lm).propose(request(reflective_dataset={"p": records}))
+    parsed = parse_reflection_prompt(lm.prompts[0])
+    assert parsed.feedback == ("Wrong. Expected 'a'.", "Correct: the label is 'b'.")
+    assert lm.prompts[0].count("Allowed labels: a, b.") == 1
+    assert (HINTS_HEADER + rule) in lm.prompts[0]
+
+
+def test_no_shared_feedback_when_it_would_empty_an_example_or_is_too_short() -> None:
+    same = {"Inputs": 1, "Generated Outputs": 2, "Feedback": "The reply is far too long."}
+    assert shared_feedback([same, same]) == ()  # nothing of their own would be left
+    short = [
+        {"Feedback": "Wrong. Expected 'a' here."},
+        {"Feedback": "Wrong. Expected 'b' there."},
+    ]
+    assert shared_feedback(short) == ()  # "Wrong." alone is not a requirement
+    assert shared_feedback([{"Feedback": "Only one example is here."}]) == ()
+    assert without_shared_feedback(short, ()) == short
+
+
+def test_templates_without_format_hints_keep_the_full_feedback() -> None:
+    rule = "The reply must be one short word only."
+    records = [{"Feedback": f"Wrong {i}. {rule}"} for i in range(2)]
+    lm = ScriptedLM([fenced("1")])
+    template = "T {component}: {current_text}\n{examples}{rejected}"
+    ReflectiveProposer(lm, templates=template).propose(request(reflective_dataset={"p": records}))
+    assert lm.prompts[0].count(rule) == 2
+    lm = ScriptedLM([fenced("1")])
+    ReflectiveProposer(lm, share_feedback=False).propose(request(reflective_dataset={"p": records}))
+    assert lm.prompts[0].count(rule) == 2 and HINTS_HEADER not in lm.prompts[0]
+
+
+def test_texts_that_paste_the_examples_are_rejected() -> None:
+    pasted = "Classify it.\nInput: hi\nGenerated Output: greet\nFeedback: Correct."
+    lm = ScriptedLM([fenced(pasted), fenced("Classify it. **Feedback**: none")])
+    reply = ReflectiveProposer(lm).propose(request())
+    assert not reply.texts and "copies the examples" in reply.reasons["p"]
+    # Allowed when the current text already has such lines (the task may need them).
+    reply = ReflectiveProposer(lm).propose(request(candidate={"p": pasted}))
+    assert dict(reply.texts) == {"p": "Classify it. **Feedback**: none"}

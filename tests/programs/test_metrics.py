@@ -44,6 +44,10 @@ def test_exact_match_correct() -> None:
     score = ExactMatch("label", LABELS)({"label": "play_music"}, "Play_music.")
     assert score.score == 1.0
     assert score.feedback is not None and "Correct" in score.feedback
+    # The allowed labels are restated on correct replies too (shown once to the
+    # reflection LM as feedback every example shares).
+    assert "exactly one of them and nothing else" in score.feedback
+    assert ExactMatch("label")({"label": "a"}, "a").feedback == "Correct: the label is 'a'."
 
 
 def test_exact_match_feedback_names_expected_reply_and_labels() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gepakit.engine.parsing import parse_reply
-from gepakit.engine.prompts import DEFAULT_TEMPLATE, REJECTED_HEADER
+from gepakit.engine.prompts import DEFAULT_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
 from gepakit.types import Rollout
 
 ReflectiveRecord = dict[str, Any]
@@ -130,6 +131,63 @@ def format_examples(records: Sequence[ReflectiveRecord], *, field_limit: int = 1
     return "\n\n".join(parts)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
+
+
+def shared_feedback(records: Sequence[ReflectiveRecord]) -> tuple[str, ...]:
+    """Sentences of 4+ words that occur in the feedback of every record, in order.
+
+    Evaluators often repeat a requirement (the allowed answers, the reply format) in
+    every feedback; shown once, it reads as a requirement rather than noise. Needs at
+    least two records with string feedback, and every record must keep some feedback
+    of its own after the shared sentences are removed; otherwise returns ().
+    """
+    feedbacks = [rec.get("Feedback") for rec in records]
+    if len(feedbacks) < 2 or not all(isinstance(f, str) for f in feedbacks):
+        return ()
+    split = [_sentences(f) for f in feedbacks if isinstance(f, str)]
+    common = {s for s in set(split[0]).intersection(*map(set, split[1:])) if len(s.split()) >= 4}
+    if not common or any(set(sentences) <= common for sentences in split):
+        return ()
+    return tuple(dict.fromkeys(s for s in split[0] if s in common))
+
+
+def without_shared_feedback(
+    records: Sequence[ReflectiveRecord], shared: Sequence[str]
+) -> list[ReflectiveRecord]:
+    """Copies of `records` whose feedback leaves out the `shared` sentences."""
+    if not shared:
+        return list(records)
+    drop = set(shared)
+    out: list[ReflectiveRecord] = []
+    for rec in records:
+        feedback = rec.get("Feedback")
+        if isinstance(feedback, str):
+            kept = " ".join(s for s in _sentences(feedback) if s not in drop)
+            rec = {**rec, "Feedback": kept}
+        out.append(rec)
+    return out
+
+
+_RECORD_LINE = re.compile(
+    r"^[\s*#>-]*(generated outputs?|feedback)\**\s*:", re.IGNORECASE | re.MULTILINE
+)
+
+
+def copies_records(text: str) -> bool:
+    """True when `text` has "Generated Output(s):" or "Feedback:" lines.
+
+    Those are the field names `format_examples` shows the reflection LM; a small model
+    sometimes pastes the examples into the new instructions, which then teaches the
+    task model to echo them.
+    """
+    return _RECORD_LINE.search(text) is not None
+
+
 class ReflectiveProposer:
     """The built-in proposer: one reflection prompt per component, reply parsed robustly.
 
@@ -139,6 +197,8 @@ class ReflectiveProposer:
             (missing components use the default). Placeholders: {component},
             {current_text}, {examples}, {rejected}, {format_hints}.
         max_rejected_shown: how many earlier rejected texts to list per component.
+        share_feedback: fill {format_hints} with the feedback sentences that every
+            example shares (see `shared_feedback`), shown once instead of per example.
     """
 
     def __init__(
@@ -147,10 +207,12 @@ class ReflectiveProposer:
         *,
         templates: str | Mapping[str, str] | None = None,
         max_rejected_shown: int = 3,
+        share_feedback: bool = True,
     ) -> None:
         self.prompt_fn = prompt_fn
         self.templates = templates
         self.max_rejected_shown = max_rejected_shown
+        self.share_feedback = share_feedback
 
     def template_for(self, component: str) -> str:
         if isinstance(self.templates, str):
@@ -165,12 +227,18 @@ class ReflectiveProposer:
         if rejected:
             shown = "\n".join(f"- {_render(t, 400)}" for t in rejected)
             rejected_block = REJECTED_HEADER + shown + "\n"
-        return self.template_for(component).format(
+        template = self.template_for(component)
+        records = request.reflective_dataset.get(component, [])
+        # A template without {format_hints} keeps the shared sentences in each example.
+        share = self.share_feedback and "{format_hints}" in template
+        shared = shared_feedback(records) if share else ()
+        hints = HINTS_HEADER + " ".join(shared) + "\n" if shared else ""
+        return template.format(
             component=component,
             current_text=request.candidate[component],
-            examples=format_examples(request.reflective_dataset.get(component, [])),
+            examples=format_examples(without_shared_feedback(records, shared)),
             rejected=rejected_block,
-            format_hints="",
+            format_hints=hints,
         )
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
@@ -186,6 +254,8 @@ class ReflectiveProposer:
             parsed = parse_reply(reply, request.candidate[name])
             if parsed.text is None:
                 reasons[name] = parsed.reason
+            elif copies_records(parsed.text) and not copies_records(request.candidate[name]):
+                reasons[name] = "the text copies the examples (output or feedback lines)"
             else:
                 texts[name] = parsed.text
         return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)

@@ -76,7 +76,10 @@ def _expected(example: Mapping[str, Any], field: str) -> str:
 def _allowed_clause(labels: Sequence[str] | None) -> str:
     if not labels:
         return "The reply must be exactly the expected answer and nothing else."
-    return f"Allowed labels: {', '.join(labels)}. The reply must be one of these labels only."
+    return (
+        f"Allowed labels: {', '.join(labels)}. Every input has one of these labels, so the "
+        "reply must be exactly one of them and nothing else."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,11 @@ class ExactMatch:
         expected = _expected(example, self.answer_field)
         got = normalize_answer(reply)
         if got == normalize_answer(expected):
-            return Score(1.0, feedback=f"Correct: the {self.answer_field} is {expected!r}.")
+            correct = f"Correct: the {self.answer_field} is {expected!r}."
+            # Restating the labels on correct replies too keeps the format requirement in
+            # every feedback, which the reflection prompt then shows once.
+            allowed = f" {_allowed_clause(self.labels)}" if self.labels else ""
+            return Score(1.0, feedback=correct + allowed)
         parts = [
             f"Wrong. Expected {self.answer_field} {expected!r} "
             f"but the reply was {shorten(reply)!r}."
