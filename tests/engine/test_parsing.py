@@ -94,3 +94,17 @@ def test_a_fence_quoting_the_current_text_is_skipped_for_the_new_one() -> None:
     current = "Classify the intent of the utterance, carefully and with a lot of words here."
     reply = f"Current:\n```\n{current}\n```\nNew:\n```\nAnswer with one label.\n```"
     assert parse_reply(reply, current).text == "Answer with one label."
+
+
+def test_broken_json_is_rejected_too() -> None:
+    reply = '{"task": "Classify.", "labels": ["a", "b"], "rules": ["If ...'
+    parsed = parse_reply(reply, "Classify the intent.")
+    assert parsed.text is None
+    assert "JSON" in parsed.reason
+
+
+def test_a_stray_closing_fence_is_dropped() -> None:
+    reply = "Classify the intent. Answer with one label only.\n```"
+    assert (
+        parse_reply(reply, "Classify.").text == "Classify the intent. Answer with one label only."
+    )

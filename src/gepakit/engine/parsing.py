@@ -93,6 +93,8 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
             return ParsedReply(None, "reply held only a heading, no instruction text")
         text = tail
     text = _PREAMBLE.sub("", text).strip()
+    # A reply without an opening fence may still end with a stray closing one.
+    text = re.sub(r"\n?```[^\n`]*\s*$", "", text).strip()
     if not text:
         return ParsedReply(None, "empty text after removing the preamble")
     if text.strip() == current_text.strip():
@@ -107,12 +109,16 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
 
 
 def _is_json_object(text: str) -> bool:
-    """True when `text` is a JSON object or array (a structured reply, not prose)."""
+    """True when `text` is (or tries to be) a JSON object: a structured reply, not prose.
+
+    Broken JSON counts too: a reply opening with ``{"`` and holding ``":`` pairs is
+    meant as JSON even when a small model got the syntax wrong.
+    """
     stripped = text.strip()
     if not stripped or stripped[0] not in "{[":
         return False
     try:
         value = json.loads(stripped)
     except ValueError:
-        return False
+        return bool(re.match(r'^[{\[]\s*"', stripped)) and '":' in stripped
     return isinstance(value, (dict, list))
