@@ -8,6 +8,7 @@ import pytest
 
 from gepakit.engine.prompts import HINTS_HEADER, REJECTED_HEADER
 from gepakit.engine.reflection import (
+    RETRY_NOTE,
     CallableProposer,
     ReflectionRequest,
     ReflectiveProposer,
@@ -67,11 +68,13 @@ def request(**kw: Any) -> ReflectionRequest:
 
 
 def test_proposer_sends_one_prompt_per_component_and_parses_replies() -> None:
-    lm = ScriptedLM([fenced("New p."), "Old q."])
+    lm = ScriptedLM([fenced("New p."), "Old q.", "Old q."])
     reply = ReflectiveProposer(lm).propose(request(components=("p", "q")))
     assert dict(reply.texts) == {"p": "New p."}
     assert "identical" in reply.reasons["q"]
     assert list(reply.prompts) == ["p", "q"]
+    # The unchanged reply for q was retried once, saying so.
+    assert len(lm.prompts) == 3 and lm.prompts[2].endswith(RETRY_NOTE)
     first = parse_reflection_prompt(lm.prompts[0])
     assert (first.component, first.current_text, first.feedback) == ("p", "Old p.", ("fix p",))
     assert REJECTED_HEADER.strip() not in lm.prompts[0]
@@ -160,3 +163,11 @@ def test_texts_that_paste_the_examples_are_rejected() -> None:
     # Allowed when the current text already has such lines (the task may need them).
     reply = ReflectiveProposer(lm).propose(request(candidate={"p": pasted}))
     assert dict(reply.texts) == {"p": "Classify it. **Feedback**: none"}
+
+
+def test_a_reply_repeating_the_current_text_is_retried_once() -> None:
+    lm = ScriptedLM(["Old p.", fenced("Better p.")])
+    reply = ReflectiveProposer(lm).propose(request())
+    assert dict(reply.texts) == {"p": "Better p."}
+    assert reply.prompts["p"].endswith(RETRY_NOTE)
+    assert reply.replies["p"] == fenced("Better p.")

@@ -22,6 +22,9 @@ _PREAMBLE = re.compile(
 _CODE_MARKERS = re.compile(r"^\s*(def |class |import |from \S+ import |#include|function\s)", re.M)
 
 
+IDENTICAL = "proposed text is identical to the current text"
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedReply:
     """The new text, or None with the reason it was rejected."""
@@ -98,7 +101,7 @@ def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> P
     if not text:
         return ParsedReply(None, "empty text after removing the preamble")
     if text.strip() == current_text.strip():
-        return ParsedReply(None, "proposed text is identical to the current text")
+        return ParsedReply(None, IDENTICAL)
     if _repetition_loop(text):
         return ParsedReply(None, "reply is a repetition loop")
     if not allow_code and len(_CODE_MARKERS.findall(text)) >= 2:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gepakit.engine.parsing import parse_reply
+from gepakit.engine.parsing import IDENTICAL, parse_reply
 from gepakit.engine.prompts import DEFAULT_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
 from gepakit.types import Rollout
 
@@ -250,8 +250,15 @@ class ReflectiveProposer:
             prompt = self.build_prompt(request, name)
             prompts[name] = prompt
             reply = self.prompt_fn(prompt)
-            replies[name] = reply
             parsed = parse_reply(reply, request.candidate[name])
+            if parsed.reason == IDENTICAL:
+                # Deterministic small models often hand the current text back; one retry
+                # that says so is cheaper than a whole proposal step that goes nowhere.
+                prompt = prompt + RETRY_NOTE
+                prompts[name] = prompt
+                reply = self.prompt_fn(prompt)
+                parsed = parse_reply(reply, request.candidate[name])
+            replies[name] = reply
             if parsed.text is None:
                 reasons[name] = parsed.reason
             elif copies_records(parsed.text) and not copies_records(request.candidate[name]):
@@ -259,6 +266,12 @@ class ReflectiveProposer:
             else:
                 texts[name] = parsed.text
         return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
+
+
+RETRY_NOTE = (
+    "\n\nYour previous reply repeated the current instructions unchanged. Write an "
+    "improved version that fixes the mistakes above."
+)
 
 
 class CallableProposer:
