@@ -22,9 +22,9 @@ from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.usage_tracker import UsageTracker
 
+from gepakit.integrations.dspy.lm import record_tracker
 from gepakit.integrations.dspy.metric import MetricValue, coerce_metric, score_feedback
 from gepakit.integrations.dspy.programs import ExampleRecord, ProgramCache
-from gepakit.lm.base import Completion
 from gepakit.lm.usage import UsageLedger
 from gepakit.types import Score, content_hash
 
@@ -221,15 +221,7 @@ class ProgramEvaluator:
         return _Run(prediction, trace, capture.failures, parse_error)
 
     def _record_usage(self, tracker: UsageTracker) -> None:
-        for model, entries in tracker.usage_data.items():
-            for entry in entries:
-                completion = Completion(
-                    text="",
-                    prompt_tokens=int(entry.get("prompt_tokens") or 0),
-                    completion_tokens=int(entry.get("completion_tokens") or 0),
-                    model=str(model),
-                )
-                self.ledger.record("task", completion, local=self.local_lm)
+        record_tracker(self.ledger, "task", tracker, local=self.local_lm)
 
     def _records(
         self,
