@@ -149,7 +149,7 @@ class Driver:
             return None
         if not self.replay and self._should_stop():
             return None
-        v, mb = len(st.val_ids), st.sampler._size
+        v, mb = len(st.val_ids), st.sampler.size
         if st.merges_due > 0:
             st.merges_due -= 1
             st.merges_tried += 1

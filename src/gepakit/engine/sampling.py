@@ -23,6 +23,11 @@ class EpochSampler:
         self._queue: list[str] = []
         self.epoch = 0
 
+    @property
+    def size(self) -> int:
+        """Ids per minibatch (the requested size, capped by the trainset size)."""
+        return self._size
+
     def next_batch(self, rng: random.Random) -> tuple[str, ...]:
         """The next minibatch of ids."""
         while len(self._queue) < self._size:
