@@ -19,21 +19,29 @@ the assistant's answer and feedback on that answer.
 
 {examples}
 {format_hints}{rejected}
-Now write better instructions. They must work on their own for new inputs, because the
-assistant never sees these examples or this feedback. State the task in one sentence, then
-the exact reply format, and copy the list of allowed answers if the feedback gives one; the
-assistant must never answer anything outside that list. For each mistake above, add one
-short general rule: "If the input ..., answer ...". Do not copy the examples. Write plain
-sentences, not JSON and not Markdown headings. Use at most 150 words.
+Write better instructions. The assistant will never see these examples or this feedback, so
+the instructions must say everything it needs. Use this shape, filling in each part:
 
-Reply with the new instructions inside one ``` block and nothing else."""
-# Why this wording (measured with the 1.5B local model on the demo task): without
-# "never sees these examples" and "do not copy the examples" it pasted the examples,
-# outputs and feedback into the new instructions, which the task model then imitated;
-# the "If the input ..., answer ..." form makes it write rules that separate labels;
-# the word limit keeps replies short (fewer loops, faster reflections); "not JSON and not
-# Markdown headings" because it often answered with a JSON "spec" or "## Task" sections;
-# "never answer anything outside that list" against invented fallbacks ("Unknown").
+```
+<the task, in one sentence>
+<what the answer must look like; if the feedback lists the allowed answers, copy the whole list and say to answer with exactly one of them and nothing else>
+If the input <describes a kind of input in general words>, answer <the right answer>.
+If the input <another kind of input>, answer <its answer>.
+```
+
+Write one "If the input ..." rule for each mistake above, in general words, not the example
+itself. Plain sentences only, at most 150 words. Reply with the instructions inside one ```
+block and nothing else."""
+# Why this wording (measured with the 1.5B local model on the demo task, 12 first
+# reflections on the seed prompt, each scored on 30 val examples; benchmarks/reflection_prompt.py):
+# a fenced shape to fill in raised the mean val accuracy of the proposals from 0.17 (a
+# prose-only request) to 0.53. Prose requests got Markdown "**Task:**" sections, JSON
+# "specs", pasted examples and invented fallback answers ("unknown"); a shape labelled
+# "Task: ... / Answer: ..." was worse still (the model wrote an answer after "Answer:").
+# Small models copy the shape literally, sometimes keeping the <...> brackets or a
+# placeholder line: `gepakit.engine.tidy` removes those echoes from the reply.
+# "never sees these examples" and "not the example itself" keep it from pasting the
+# examples, outputs and feedback into the instructions, which the task model imitates.
 # {format_hints} is the feedback every example shares (e.g. the allowed labels), shown
 # once after the examples (see `gepakit.engine.reflection.shared_feedback`).
 # gepakit.testing.parse_reflection_prompt reads the 'The instructions are called "..."'

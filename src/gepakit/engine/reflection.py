@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gepakit.engine.parsing import IDENTICAL, parse_reply
+from gepakit.engine.parsing import IDENTICAL, ParsedReply, parse_reply
 from gepakit.engine.prompts import DEFAULT_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
+from gepakit.engine.tidy import tidy_proposal
 from gepakit.types import Rollout
 
 ReflectiveRecord = dict[str, Any]
@@ -248,16 +249,17 @@ class ReflectiveProposer:
         reasons: dict[str, str] = {}
         for name in request.components:
             prompt = self.build_prompt(request, name)
+            template = self.template_for(name)
             prompts[name] = prompt
             reply = self.prompt_fn(prompt)
-            parsed = parse_reply(reply, request.candidate[name])
+            parsed = _parse_and_tidy(reply, request.candidate[name], template)
             if parsed.reason == IDENTICAL:
                 # Deterministic small models often hand the current text back; one retry
                 # that says so is cheaper than a whole proposal step that goes nowhere.
                 prompt = prompt + RETRY_NOTE
                 prompts[name] = prompt
                 reply = self.prompt_fn(prompt)
-                parsed = parse_reply(reply, request.candidate[name])
+                parsed = _parse_and_tidy(reply, request.candidate[name], template)
             replies[name] = reply
             if parsed.text is None:
                 reasons[name] = parsed.reason
@@ -266,6 +268,19 @@ class ReflectiveProposer:
             else:
                 texts[name] = parsed.text
         return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
+
+
+def _parse_and_tidy(reply: str, current_text: str, template: str) -> ParsedReply:
+    """`parse_reply`, then `tidy_proposal` against the template the reply answered."""
+    parsed = parse_reply(reply, current_text)
+    if parsed.text is None:
+        return parsed
+    text = tidy_proposal(parsed.text, template)
+    if not text:
+        return ParsedReply(None, "nothing left after removing echoes of the reflection prompt")
+    if text == current_text.strip():
+        return ParsedReply(None, IDENTICAL)
+    return ParsedReply(text)
 
 
 RETRY_NOTE = (
