@@ -136,7 +136,7 @@ class ReflectionPrompt:
     rejected: tuple[str, ...]
 
 
-_COMPONENT = re.compile(r'The instructions are called "([^"]*)"')
+_COMPONENT = re.compile(r'[Tt]he instructions (?:are )?called "([^"]*)"')
 _FIRST_FENCE = re.compile(r"```\n(.*?)\n```", re.DOTALL)
 _FEEDBACK = re.compile(r"^Feedback: (.*)$", re.MULTILINE)
 
@@ -144,7 +144,8 @@ _FEEDBACK = re.compile(r"^Feedback: (.*)$", re.MULTILINE)
 def parse_reflection_prompt(prompt: str) -> ReflectionPrompt:
     """Read the component, current text, feedback lines and rejected texts of a prompt.
 
-    Works on prompts built from the default template (`gepakit.engine.prompts`).
+    Works on prompts built from the default template and the second-try template
+    (`gepakit.engine.prompts`).
 
     Raises:
         ValueError: the prompt does not look like the default template.

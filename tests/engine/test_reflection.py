@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from gepakit.engine.prompts import HINTS_HEADER, REJECTED_HEADER
+from gepakit.engine.prompts import EXTEND_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
 from gepakit.engine.reflection import (
-    RETRY_NOTE,
     CallableProposer,
     ReflectionRequest,
     ReflectiveProposer,
@@ -73,8 +72,8 @@ def test_proposer_sends_one_prompt_per_component_and_parses_replies() -> None:
     assert dict(reply.texts) == {"p": "New p."}
     assert "identical" in reply.reasons["q"]
     assert list(reply.prompts) == ["p", "q"]
-    # The unchanged reply for q was retried once, saying so.
-    assert len(lm.prompts) == 3 and lm.prompts[2].endswith(RETRY_NOTE)
+    # The unchanged reply for q was retried once, asking only for additions.
+    assert len(lm.prompts) == 3 and lm.prompts[2].startswith(EXTEND_TEMPLATE[:40])
     first = parse_reflection_prompt(lm.prompts[0])
     assert (first.component, first.current_text, first.feedback) == ("p", "Old p.", ("fix p",))
     assert REJECTED_HEADER.strip() not in lm.prompts[0]
@@ -165,9 +164,23 @@ def test_texts_that_paste_the_examples_are_rejected() -> None:
     assert dict(reply.texts) == {"p": "Classify it. **Feedback**: none"}
 
 
-def test_a_reply_repeating_the_current_text_is_retried_once() -> None:
-    lm = ScriptedLM(["Old p.", fenced("Better p.")])
+def test_a_reply_repeating_the_current_text_is_retried_once_for_additions() -> None:
+    # The second reply repeats a line already there and adds one: only the new one is kept.
+    lm = ScriptedLM(["Old p.", fenced("Old p.\nIf the input is a question, answer no.")])
     reply = ReflectiveProposer(lm).propose(request())
-    assert dict(reply.texts) == {"p": "Better p."}
-    assert reply.prompts["p"].endswith(RETRY_NOTE)
-    assert reply.replies["p"] == fenced("Better p.")
+    assert dict(reply.texts) == {"p": "Old p.\nIf the input is a question, answer no."}
+    assert reply.prompts["p"].startswith(EXTEND_TEMPLATE[:40])
+    assert parse_reflection_prompt(reply.prompts["p"]).current_text == "Old p."
+    assert reply.replies["p"] == fenced("Old p.\nIf the input is a question, answer no.")
+
+
+def test_additions_that_add_nothing_new_count_as_unchanged() -> None:
+    lm = ScriptedLM(["Old p.", fenced("old  P.")])
+    reply = ReflectiveProposer(lm).propose(request())
+    assert not reply.texts and "identical" in reply.reasons["p"]
+
+
+def test_the_second_try_can_be_turned_off() -> None:
+    lm = ScriptedLM(["Old p."])
+    reply = ReflectiveProposer(lm, extend_template=None).propose(request())
+    assert not reply.texts and len(lm.prompts) == 1

@@ -54,3 +54,26 @@ HINTS_HEADER = "\nThe feedback on every example says: "
 REJECTED_HEADER = (
     "\nThese versions were already tried and did not do better; write something different:\n"
 )
+
+EXTEND_TEMPLATE = """An AI assistant follows the instructions called "{component}":
+
+```
+{current_text}
+```
+
+Here is how it did on some inputs. Each example shows the input, the assistant's answer
+and feedback on that answer.
+
+{examples}
+{format_hints}
+Write new sentences to add at the end of the instructions so that the assistant gets the
+inputs it got wrong right next time: one rule per mistake, each as "If the input <a kind
+of input, in general words>, answer <the right answer>." Do not repeat sentences that are
+already in the instructions. Reply with only the new sentences inside one ``` block."""
+"""The second try of a proposal whose first reply handed the current text back unchanged.
+
+Small models at temperature 0 often return a long, well-formed text as it is; asked
+only for additions, they write rules for the mistakes. Same placeholders as
+`DEFAULT_TEMPLATE` (no {rejected}); keeps the 'called "..."' line and the first fence
+that `gepakit.testing.parse_reflection_prompt` reads.
+"""

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gepakit.engine.parsing import IDENTICAL, ParsedReply, parse_reply
-from gepakit.engine.prompts import DEFAULT_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
+from gepakit.engine.prompts import (
+    DEFAULT_TEMPLATE,
+    EXTEND_TEMPLATE,
+    HINTS_HEADER,
+    REJECTED_HEADER,
+)
 from gepakit.engine.tidy import tidy_proposal
 from gepakit.types import Rollout
 
@@ -200,6 +205,9 @@ class ReflectiveProposer:
         max_rejected_shown: how many earlier rejected texts to list per component.
         share_feedback: fill {format_hints} with the feedback sentences that every
             example shares (see `shared_feedback`), shown once instead of per example.
+        extend_template: when a reply hands the current text back unchanged, ask once
+            more with this template for sentences to append (same placeholders);
+            None turns the second try off.
     """
 
     def __init__(
@@ -209,8 +217,10 @@ class ReflectiveProposer:
         templates: str | Mapping[str, str] | None = None,
         max_rejected_shown: int = 3,
         share_feedback: bool = True,
+        extend_template: str | None = EXTEND_TEMPLATE,
     ) -> None:
         self.prompt_fn = prompt_fn
+        self.extend_template = extend_template
         self.templates = templates
         self.max_rejected_shown = max_rejected_shown
         self.share_feedback = share_feedback
@@ -222,13 +232,16 @@ class ReflectiveProposer:
             return self.templates.get(component, DEFAULT_TEMPLATE)
         return DEFAULT_TEMPLATE
 
-    def build_prompt(self, request: ReflectionRequest, component: str) -> str:
+    def build_prompt(
+        self, request: ReflectionRequest, component: str, template: str | None = None
+    ) -> str:
+        """The reflection prompt for `component`: `template` or its own template, filled."""
         rejected = request.rejected.get(component, ())[-self.max_rejected_shown :]
         rejected_block = ""
         if rejected:
             shown = "\n".join(f"- {_render(t, 400)}" for t in rejected)
             rejected_block = REJECTED_HEADER + shown + "\n"
-        template = self.template_for(component)
+        template = template if template is not None else self.template_for(component)
         records = request.reflective_dataset.get(component, [])
         # A template without {format_hints} keeps the shared sentences in each example.
         share = self.share_feedback and "{format_hints}" in template
@@ -253,13 +266,13 @@ class ReflectiveProposer:
             prompts[name] = prompt
             reply = self.prompt_fn(prompt)
             parsed = _parse_and_tidy(reply, request.candidate[name], template)
-            if parsed.reason == IDENTICAL:
-                # Deterministic small models often hand the current text back; one retry
-                # that says so is cheaper than a whole proposal step that goes nowhere.
-                prompt = prompt + RETRY_NOTE
+            if parsed.reason == IDENTICAL and self.extend_template is not None:
+                # Deterministic small models often hand the current text back; asking
+                # only for additions is cheaper than a proposal step that goes nowhere.
+                prompt = self.build_prompt(request, name, self.extend_template)
                 prompts[name] = prompt
                 reply = self.prompt_fn(prompt)
-                parsed = _parse_and_tidy(reply, request.candidate[name], template)
+                parsed = _parse_additions(reply, request.candidate[name], self.extend_template)
             replies[name] = reply
             if parsed.text is None:
                 reasons[name] = parsed.reason
@@ -283,10 +296,20 @@ def _parse_and_tidy(reply: str, current_text: str, template: str) -> ParsedReply
     return ParsedReply(text)
 
 
-RETRY_NOTE = (
-    "\n\nYour previous reply repeated the current instructions unchanged. Write an "
-    "improved version that fixes the mistakes above."
-)
+def _parse_additions(reply: str, current_text: str, template: str) -> ParsedReply:
+    """The current text with the new sentences of `reply` appended (see EXTEND_TEMPLATE)."""
+    parsed = parse_reply(reply, current_text)
+    if parsed.text is None:
+        return parsed
+    present = {" ".join(line.split()).casefold() for line in current_text.splitlines()}
+    added = [
+        line
+        for line in tidy_proposal(parsed.text, template).splitlines()
+        if line.strip() and " ".join(line.split()).casefold() not in present
+    ]
+    if not added:
+        return ParsedReply(None, IDENTICAL)
+    return ParsedReply(current_text.rstrip() + "\n" + "\n".join(added))
 
 
 class CallableProposer:
