@@ -469,6 +469,7 @@ def optimize(
         store=run_store,
         sink=MultiSink(sinks),
         stop_requested=flag,
+        failure_score=runner.failure_score,
     )
     driver.sink.run_started(
         {

@@ -162,9 +162,14 @@ def result_from_store(store: SQLiteStore) -> Result:
     seed = stored_cands[0][1] if stored_cands else Candidate(components=spec["seed_candidate"])
     state = EngineState(seed, train, val, config, Budget(int(spec.get("max_metric_calls", 0))))
     for _, cand, parents, info in stored_cands:
-        state.budget.used = int(info.get("discovery_calls", 0))
         rollouts = _val_rollouts(store, cand, val)
-        state.add_candidate(cand, parents, str(info.get("origin", "")), rollouts)
+        state.add_candidate(
+            cand,
+            parents,
+            str(info.get("origin", "")),
+            rollouts,
+            discovered_at=int(info.get("discovery_calls", 0)),
+        )
     state.budget.used = store.paid_count
     state.proposals = store.proposals()
     finished = [d for _, k, d in store.events() if k == "run_finished"]

@@ -7,6 +7,7 @@ import math
 import random
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -356,6 +357,32 @@ def test_a_crashing_evaluator_scores_failure_score_and_the_run_goes_on() -> None
     assert failed and all("RuntimeError: boom" in (r.error or "") for r in failed)
     assert result.best_score > result.val_aggregate_scores[0]
     assert task.calls == result.total_metric_calls
+
+
+class FailingOnExecutor:
+    """Runs rollouts inline, except that the executor itself fails for one example id."""
+
+    def __init__(self, bad_id: str) -> None:
+        self.bad_id = bad_id
+        self.inner = InlineExecutor()
+
+    def submit(self, fn: Any, /, *args: Any) -> Any:
+        if args[1].id == self.bad_id:
+            failed: Future[Any] = Future()
+            failed.set_exception(ConnectionError("worker lost"))
+            return failed
+        return self.inner.submit(fn, *args)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+def test_an_executor_failure_scores_the_configured_failure_score() -> None:
+    task, store = ToyTask(train_size=4, val_size=4), MemoryStore()
+    result = toy_run(task, executor=FailingOnExecutor("v2"), failure_score=-2.0, store=store)
+    assert all(scores["v2"] == -2.0 for scores in result.val_subscores)
+    failed = [r for r in store.rollouts.values() if r.example_id == "v2"]
+    assert failed and all("executor failed" in (r.error or "") for r in failed)
 
 
 def test_the_failure_is_shown_to_the_reflection_lm() -> None:

@@ -79,9 +79,11 @@ class Driver:
         sink: EventSink,
         stop_requested: Callable[[], bool] = lambda: False,
         clock: Clock | None = None,
+        failure_score: float = 0.0,
     ) -> None:
         self.state = state
         self.run_rollout = run_rollout
+        self.failure_score = failure_score
         self.executor = executor
         self.proposer = proposer
         self.proposer_executor = proposer_executor
@@ -399,7 +401,7 @@ class Driver:
                 candidate_id=key[0],
                 example_id=key[1],
                 split=key[2],
-                score=self._failure_score(),
+                score=self.failure_score,
                 error=f"executor failed: {exc!r}",
             )
             self.store.put_rollout(rollout)
@@ -417,9 +419,6 @@ class Driver:
             jr.outstanding -= 1
             if jr.outstanding == 0:
                 self.events.put(("ready", jr.id, jr.step, list(jr.slots)))
-
-    def _failure_score(self) -> float:
-        return float(getattr(self.run_rollout, "failure_score", 0.0))
 
     # -- live and replay loops -----------------------------------------------
 
