@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gepakit.engine.prompts import REJECTED_HEADER
+from gepakit.engine.prompts import REJECTED_HEADER, SECOND_TRY_MARK
 from gepakit.errors import LMError
 from gepakit.lm.base import Completion, Message
 from gepakit.types import Score
@@ -136,7 +136,7 @@ class ReflectionPrompt:
     rejected: tuple[str, ...]
 
 
-_COMPONENT = re.compile(r'[Tt]he instructions (?:are )?called "([^"]*)"')
+_COMPONENT = re.compile(r'The instructions are called "([^"]*)"')
 _FIRST_FENCE = re.compile(r"```\n(.*?)\n```", re.DOTALL)
 _FEEDBACK = re.compile(r"^Feedback: (.*)$", re.MULTILINE)
 
@@ -144,8 +144,7 @@ _FEEDBACK = re.compile(r"^Feedback: (.*)$", re.MULTILINE)
 def parse_reflection_prompt(prompt: str) -> ReflectionPrompt:
     """Read the component, current text, feedback lines and rejected texts of a prompt.
 
-    Works on prompts built from the default template and the second-try template
-    (`gepakit.engine.prompts`).
+    Works on prompts built from the default template (`gepakit.engine.prompts`).
 
     Raises:
         ValueError: the prompt does not look like the default template.
@@ -172,10 +171,13 @@ def scripted_reflection(fn: Callable[[ReflectionPrompt], str | None]) -> Callabl
     """A reflection ``prompt -> reply`` function from ``fn(ReflectionPrompt) -> new text``.
 
     The reply is the new text in a fenced block; when `fn` returns None the reply
-    repeats the current text (which gepakit rejects as unchanged).
+    repeats the current text (which gepakit rejects as unchanged). A second-try prompt
+    (`gepakit.engine.prompts.EXTEND_TEMPLATE`) gets an empty reply.
     """
 
     def reflect(prompt: str) -> str:
+        if prompt.startswith(SECOND_TRY_MARK):
+            return ""  # scripted reflections add nothing on a second try
         parsed = parse_reflection_prompt(prompt)
         text = fn(parsed)
         return fenced(parsed.current_text if text is None else text)

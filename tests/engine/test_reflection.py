@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from gepakit.engine.prompts import EXTEND_TEMPLATE, HINTS_HEADER, REJECTED_HEADER
+from gepakit.engine.parsing import IDENTICAL
+from gepakit.engine.prompts import HINTS_HEADER, REJECTED_HEADER, SECOND_TRY_MARK
 from gepakit.engine.reflection import (
     CallableProposer,
     ReflectionRequest,
@@ -17,7 +18,7 @@ from gepakit.engine.reflection import (
     shared_feedback,
     without_shared_feedback,
 )
-from gepakit.testing import ScriptedLM, fenced, parse_reflection_prompt
+from gepakit.testing import ScriptedLM, fenced, parse_reflection_prompt, scripted_reflection
 from gepakit.types import Rollout
 
 
@@ -73,7 +74,7 @@ def test_proposer_sends_one_prompt_per_component_and_parses_replies() -> None:
     assert "identical" in reply.reasons["q"]
     assert list(reply.prompts) == ["p", "q"]
     # The unchanged reply for q was retried once, asking only for additions.
-    assert len(lm.prompts) == 3 and lm.prompts[2].startswith(EXTEND_TEMPLATE[:40])
+    assert len(lm.prompts) == 3 and lm.prompts[2].startswith(SECOND_TRY_MARK)
     first = parse_reflection_prompt(lm.prompts[0])
     assert (first.component, first.current_text, first.feedback) == ("p", "Old p.", ("fix p",))
     assert REJECTED_HEADER.strip() not in lm.prompts[0]
@@ -166,12 +167,19 @@ def test_texts_that_paste_the_examples_are_rejected() -> None:
 
 def test_a_reply_repeating_the_current_text_is_retried_once_for_additions() -> None:
     # The second reply repeats a line already there and adds one: only the new one is kept.
-    lm = ScriptedLM(["Old p.", fenced("Old p.\nIf the input is a question, answer no.")])
+    lm = ScriptedLM(["Old p.", "Old p.\nIf the input is a question, answer no."])
     reply = ReflectiveProposer(lm).propose(request())
     assert dict(reply.texts) == {"p": "Old p.\nIf the input is a question, answer no."}
-    assert reply.prompts["p"].startswith(EXTEND_TEMPLATE[:40])
-    assert parse_reflection_prompt(reply.prompts["p"]).current_text == "Old p."
-    assert reply.replies["p"] == fenced("Old p.\nIf the input is a question, answer no.")
+    second = reply.prompts["p"]
+    assert second.startswith(SECOND_TRY_MARK) and "fix p" in second and "Old p." not in second
+    assert reply.replies["p"] == "Old p.\nIf the input is a question, answer no."
+
+
+def test_scripted_reflections_add_nothing_on_a_second_try() -> None:
+    reflect = scripted_reflection(lambda prompt: None)
+    reply = ReflectiveProposer(reflect).propose(request())
+    assert not reply.texts
+    assert reply.reasons["p"] == f"{IDENTICAL}; a second try added nothing"
 
 
 def test_additions_that_add_nothing_new_count_as_unchanged() -> None:

@@ -55,25 +55,22 @@ REJECTED_HEADER = (
     "\nThese versions were already tried and did not do better; write something different:\n"
 )
 
-EXTEND_TEMPLATE = """An AI assistant follows the instructions called "{component}":
-
-```
-{current_text}
-```
-
-Here is how it did on some inputs. Each example shows the input, the assistant's answer
-and feedback on that answer.
+EXTEND_TEMPLATE = """An AI assistant answered the inputs below. Each example shows the input,
+the assistant's answer and feedback on that answer.
 
 {examples}
 {format_hints}
-Write new sentences to add at the end of the instructions so that the assistant gets the
-inputs it got wrong right next time: one rule per mistake, each as "If the input <a kind
-of input, in general words>, answer <the right answer>." Do not repeat sentences that are
-already in the instructions. Reply with only the new sentences inside one ``` block."""
+For each input that the assistant got wrong, write one rule that would have given the right
+answer, as: If the input <a kind of input, in general words>, answer <the right answer>.
+Reply with only the rules, one per line."""
 """The second try of a proposal whose first reply handed the current text back unchanged.
 
-Small models at temperature 0 often return a long, well-formed text as it is; asked
-only for additions, they write rules for the mistakes. Same placeholders as
-`DEFAULT_TEMPLATE` (no {rejected}); keeps the 'called "..."' line and the first fence
-that `gepakit.testing.parse_reflection_prompt` reads.
+The rules in the reply are appended to the current text. The current text is left
+out on purpose: shown it, the 1.5B local model copied it again (or answered with a
+lone fence, or with JSON when asked for a fenced block); shown only the mistakes, it
+wrote rules for them. Placeholders as in `DEFAULT_TEMPLATE`; {current_text} and
+{rejected} are available but unused.
 """
+
+SECOND_TRY_MARK = "An AI assistant answered the inputs below."
+"""How `gepakit.testing` recognizes a second-try prompt built from `EXTEND_TEMPLATE`."""

@@ -273,6 +273,8 @@ class ReflectiveProposer:
                 prompts[name] = prompt
                 reply = self.prompt_fn(prompt)
                 parsed = _parse_additions(reply, request.candidate[name], self.extend_template)
+                if parsed.text is None:
+                    parsed = ParsedReply(None, f"{IDENTICAL}; a second try added nothing")
             replies[name] = reply
             if parsed.text is None:
                 reasons[name] = parsed.reason
