@@ -15,6 +15,7 @@ from gepakit.engine.reflection import (
     build_reflective_dataset,
     default_feedback,
     format_examples,
+    is_minor_edit,
     shared_feedback,
     without_shared_feedback,
 )
@@ -192,3 +193,30 @@ def test_the_second_try_can_be_turned_off() -> None:
     lm = ScriptedLM(["Old p."])
     reply = ReflectiveProposer(lm, extend_template=None).propose(request())
     assert not reply.texts and len(lm.prompts) == 1
+
+
+LONG = " ".join(f"Rule {i}: if the input mentions topic {i}, answer label_{i}." for i in range(8))
+
+
+def test_is_minor_edit() -> None:
+    assert is_minor_edit(LONG.replace("mentions topic 3", "names topic 3"), LONG)
+    assert not is_minor_edit(LONG, LONG)
+    assert not is_minor_edit("Classify it. Answer yes or no.", "Classify it.")
+    assert not is_minor_edit("anything", "")
+
+
+def test_a_minor_edit_gets_a_second_try_whose_rules_are_appended_to_it() -> None:
+    edited = LONG.replace("mentions topic 3", "names topic 3")
+    lm = ScriptedLM([fenced(edited), "If the input is empty, answer none."])
+    reply = ReflectiveProposer(lm).propose(request(candidate={"p": LONG}))
+    assert dict(reply.texts) == {"p": edited + "\nIf the input is empty, answer none."}
+    assert reply.prompts["p"].startswith(SECOND_TRY_MARK)
+
+
+def test_a_minor_edit_is_kept_when_the_second_try_adds_nothing() -> None:
+    edited = LONG.replace("mentions topic 3", "names topic 3")
+    lm = ScriptedLM([fenced(edited), fenced(edited)])
+    reply = ReflectiveProposer(lm).propose(request(candidate={"p": LONG}))
+    assert dict(reply.texts) == {"p": edited}
+    assert reply.replies["p"] == fenced(edited)
+    assert not reply.prompts["p"].startswith(SECOND_TRY_MARK)
