@@ -41,10 +41,11 @@ from gepakit.types import Proposal
 __all__ = ["DEFAULT_BUDGET", "SEED_PROMPT", "DemoResult", "evaluate_prompt", "run_demo"]
 
 SEED_PROMPT = "Classify the intent of the utterance."
-DEFAULT_BUDGET = 200
-"""Metric calls. Measured on 2 cores: budget 200 used 182 calls in 286 s of optimizing
-(6.4 min in all); at 260 the best prompt came at 123 calls (see `OPTIMIZE_SECONDS`).
-Default settings, measured: 167 calls, optimize 406 s, 8.4 min in all, test 0% -> 62.7%."""
+DEFAULT_BUDGET = 300
+"""Metric calls. Measured on 2 cores with the shape-to-fill reflection template and the
+second try (2026-11-26): budget 300 used 294 calls in 384 s of optimizing, 8.1 min in
+all, test 0% -> 60.0% (val 66.7%); at budget 200 the same run stopped at 168 calls
+after 194 s with test 55.3%, leaving time unused."""
 OPTIMIZE_SECONDS = 450.0
 """Wall-time cap of the optimization (the run stops gracefully and keeps its best).
 At temperature 0 the 1.5B reflection model often re-proposes the current text once it
