@@ -62,13 +62,16 @@ the assistant's answer and feedback on that answer.
 {format_hints}
 For each input that the assistant got wrong, write one rule that would have given the right
 answer, as: If the input <a kind of input, in general words>, answer <the right answer>.
-Reply with only the rules, one per line."""
+Describe the kind of input without the names, titles, places or numbers it contains, so that
+the rule also fits other inputs of that kind. Reply with only the rules, one per line."""
 """The second try of a proposal whose first reply handed the current text back unchanged.
 
 The rules in the reply are appended to the current text. The current text is left
 out on purpose: shown it, the 1.5B local model copied it again (or answered with a
 lone fence, or with JSON when asked for a fenced block); shown only the mistakes, it
-wrote rules for them. Placeholders as in `DEFAULT_TEMPLATE`; {current_text} and
+wrote rules for them. The sentence on names, titles, places and numbers is there
+because its rules otherwise quoted training utterances ("a song by Sarah Harding");
+it still does sometimes. Placeholders as in `DEFAULT_TEMPLATE`; {current_text} and
 {rejected} are available but unused.
 """
 
