@@ -220,3 +220,14 @@ def test_a_minor_edit_is_kept_when_the_second_try_adds_nothing() -> None:
     assert dict(reply.texts) == {"p": edited}
     assert reply.replies["p"] == fenced(edited)
     assert not reply.prompts["p"].startswith(SECOND_TRY_MARK)
+
+
+def test_a_reply_repeating_an_older_candidate_gets_the_second_try_on_the_current_text() -> None:
+    older = "Older p."
+    lm = ScriptedLM([fenced(older), "If the input is empty, answer none."])
+    reply = ReflectiveProposer(lm).propose(request(known={"p": frozenset({older, "Old p."})}))
+    assert dict(reply.texts) == {"p": "Old p.\nIf the input is empty, answer none."}
+    # When the second try adds nothing, the repeat is passed on (the engine rejects it).
+    lm = ScriptedLM([fenced(older), ""])
+    reply = ReflectiveProposer(lm).propose(request(known={"p": frozenset({older})}))
+    assert dict(reply.texts) == {"p": older}

@@ -76,6 +76,8 @@ class ReflectionRequest:
     reflective_dataset: ReflectiveDataset
     components: tuple[str, ...]
     rejected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    known: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Component -> its texts in the candidates already in the pool."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,11 +272,14 @@ class ReflectiveProposer:
             current = request.candidate[name]
             unchanged = parsed.reason == IDENTICAL
             minor = parsed.text is not None and is_minor_edit(parsed.text, current)
-            if (unchanged or minor) and self.extend_template is not None:
+            # A reply may also hand back an older candidate's text (often the parent's
+            # parent): the engine would reject it as a duplicate.
+            repeat = parsed.text is not None and parsed.text in request.known.get(name, ())
+            if (unchanged or minor or repeat) and self.extend_template is not None:
                 # Deterministic small models often hand the current text back, as it is
                 # or with a word or two changed; asked only for rules to add, they write
                 # rules for the mistakes. Cheaper than a proposal step that goes nowhere.
-                base = parsed.text if parsed.text is not None else current
+                base = parsed.text if parsed.text is not None and not repeat else current
                 first_prompt, first_reply = prompt, reply
                 prompt = self.build_prompt(request, name, self.extend_template)
                 reply = self.prompt_fn(prompt)

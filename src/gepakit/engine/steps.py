@@ -139,6 +139,10 @@ def reflective_job(state: EngineState) -> Job:
         reflective_dataset=dataset,
         components=components,
         rejected=rejected,
+        known={
+            c: frozenset(cand.components[c].strip() for cand in state.candidates)
+            for c in components
+        },
     )
     reply = yield Propose(request)
     base["components"] = components
