@@ -78,8 +78,14 @@ def test_strip_reasoning_keeps_text_around_closed_blocks() -> None:
     assert strip_reasoning("no reasoning") == "no reasoning"
 
 
-def test_a_json_object_reply_is_rejected_for_prose_instructions() -> None:
-    reply = '```json\n{"task": "Classify.", "allowed_labels": ["a", "b"]}\n```'
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '```json\n{"task": "Classify.", "allowed_labels": ["a", "b"]}\n```',
+        '{"task": "Classify.", "labels": ["a", "b"], "rules": ["If ...',  # broken JSON too
+    ],
+)
+def test_a_json_object_reply_is_rejected_for_prose_instructions(reply: str) -> None:
     parsed = parse_reply(reply, "Classify the intent.")
     assert parsed.text is None
     assert "JSON" in parsed.reason
@@ -94,13 +100,6 @@ def test_a_fence_quoting_the_current_text_is_skipped_for_the_new_one() -> None:
     current = "Classify the intent of the utterance, carefully and with a lot of words here."
     reply = f"Current:\n```\n{current}\n```\nNew:\n```\nAnswer with one label.\n```"
     assert parse_reply(reply, current).text == "Answer with one label."
-
-
-def test_broken_json_is_rejected_too() -> None:
-    reply = '{"task": "Classify.", "labels": ["a", "b"], "rules": ["If ...'
-    parsed = parse_reply(reply, "Classify the intent.")
-    assert parsed.text is None
-    assert "JSON" in parsed.reason
 
 
 def test_a_stray_closing_fence_is_dropped() -> None:

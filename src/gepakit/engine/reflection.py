@@ -16,7 +16,7 @@ from gepakit.engine.prompts import (
     HINTS_HEADER,
     REJECTED_HEADER,
 )
-from gepakit.engine.tidy import tidy_proposal
+from gepakit.engine.tidy import line_key, sentences, tidy_proposal
 from gepakit.types import Rollout
 
 ReflectiveRecord = dict[str, Any]
@@ -140,13 +140,6 @@ def format_examples(records: Sequence[ReflectiveRecord], *, field_limit: int = 1
     return "\n\n".join(parts)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
-
-
 def shared_feedback(records: Sequence[ReflectiveRecord]) -> tuple[str, ...]:
     """Sentences of 4+ words that occur in the feedback of every record, in order.
 
@@ -158,7 +151,7 @@ def shared_feedback(records: Sequence[ReflectiveRecord]) -> tuple[str, ...]:
     feedbacks = [rec.get("Feedback") for rec in records]
     if len(feedbacks) < 2 or not all(isinstance(f, str) for f in feedbacks):
         return ()
-    split = [_sentences(f) for f in feedbacks if isinstance(f, str)]
+    split = [sentences(f) for f in feedbacks if isinstance(f, str)]
     common = {s for s in set(split[0]).intersection(*map(set, split[1:])) if len(s.split()) >= 4}
     if not common or any(set(sentences) <= common for sentences in split):
         return ()
@@ -176,7 +169,7 @@ def without_shared_feedback(
     for rec in records:
         feedback = rec.get("Feedback")
         if isinstance(feedback, str):
-            kept = " ".join(s for s in _sentences(feedback) if s not in drop)
+            kept = " ".join(s for s in sentences(feedback) if s not in drop)
             rec = {**rec, "Feedback": kept}
         out.append(rec)
     return out
@@ -336,11 +329,11 @@ def _parse_additions(reply: str, current_text: str, template: str) -> ParsedRepl
     parsed = parse_reply(reply, current_text)
     if parsed.text is None:
         return parsed
-    present = {" ".join(line.split()).casefold() for line in current_text.splitlines()}
+    present = {line_key(line) for line in current_text.splitlines()}
     added = [
         line
         for line in tidy_proposal(parsed.text, template).splitlines()
-        if line.strip() and " ".join(line.split()).casefold() not in present
+        if line.strip() and line_key(line) not in present
     ]
     if not added:
         return ParsedReply(None, IDENTICAL)

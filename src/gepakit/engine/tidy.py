@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["drop_duplicate_lines", "drop_echoes", "tidy_proposal", "unwrap_brackets"]
+__all__ = [
+    "drop_duplicate_lines",
+    "drop_echoes",
+    "line_key",
+    "sentences",
+    "tidy_proposal",
+    "unwrap_brackets",
+]
 
 _WRAPPED = re.compile(r"^(\s*)<([^<>]+)>(\s*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -21,6 +28,16 @@ ECHO_SIMILARITY = 0.7
 """Word-set overlap (Jaccard) at or above which a sentence counts as an echo."""
 MIN_ECHO_WORDS = 5
 """Shorter sentences are never dropped: short phrases coincide by chance."""
+
+
+def sentences(text: str) -> list[str]:
+    """The non-empty sentences of `text`, split after ``.``, ``!`` or ``?``."""
+    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
+
+
+def line_key(line: str) -> str:
+    """`line` with whitespace collapsed and case folded: equal keys, same line."""
+    return " ".join(line.split()).casefold()
 
 
 def unwrap_brackets(text: str) -> str:
@@ -63,19 +80,19 @@ def drop_echoes(text: str, prompt: str) -> str:
     kept_lines: list[str] = []
     changed = False
     for line in text.splitlines():
-        sentences = _SENTENCE_END.split(line)
+        parts = sentences(line)
         kept = [
             s
-            for s in sentences
+            for s in parts
             if len(words := _words(s)) < MIN_ECHO_WORDS
             or max(_similarity(words, ref) for ref in references) < ECHO_SIMILARITY
         ]
-        if len(kept) == len(sentences):
+        if len(kept) == len(parts):
             kept_lines.append(line)
             continue
         changed = True
-        if any(s.strip() for s in kept):
-            kept_lines.append(" ".join(kept).rstrip())
+        if kept:
+            kept_lines.append(" ".join(kept))
     return "\n".join(kept_lines) if changed else text
 
 
@@ -84,7 +101,7 @@ def drop_duplicate_lines(text: str) -> str:
     seen: set[str] = set()
     lines = []
     for line in text.splitlines():
-        key = " ".join(line.split()).casefold()
+        key = line_key(line)
         if key and key in seen:
             continue
         seen.add(key)
