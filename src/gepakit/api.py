@@ -335,7 +335,9 @@ def optimize(
         valset: examples for scoring candidates (the Pareto frontier). Without one,
             the trainset is used, with a warning (risk of overfitting).
         evaluator: ``evaluator(candidate: dict, example) -> float | Score``; may be
-            ``async def``.
+            ``async def``. An evaluator that also has ``evaluate_batch(candidate,
+            examples, split, capture_traces) -> rollouts`` (`BatchEvaluator`) is called
+            once per minibatch or valset request instead of once per example.
         reflection_lm: a callable ``prompt -> reply``, an LM object or a model name
             ("local", "openai/gpt-4o-mini", ...). Required unless instruction_proposer.
         instruction_proposer: ``fn(candidate, reflective_dataset, components) -> dict``
@@ -470,6 +472,7 @@ def optimize(
         sink=MultiSink(sinks),
         stop_requested=flag,
         failure_score=runner.failure_score,
+        run_batch=getattr(evaluator, "evaluate_batch", None),
     )
     driver.sink.run_started(
         {

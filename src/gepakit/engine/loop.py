@@ -12,7 +12,8 @@ import dataclasses
 import logging
 import queue
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ from gepakit.types import Candidate, Example, Proposal, Rollout, Split
 log = logging.getLogger("gepakit")
 
 RolloutFn = Callable[[Candidate, Example, Split], Any]
+BatchFn = Callable[[Candidate, Sequence[Example], Split, bool], Sequence[Rollout]]
+"""`BatchEvaluator.evaluate_batch`: (candidate, examples, split, capture_traces) -> rollouts."""
 MAX_INFRA_RETRIES = 2
 MAX_FREE_PROPOSALS = 25
 MAX_FAILED_PROPOSALS = 5
@@ -80,9 +83,11 @@ class Driver:
         stop_requested: Callable[[], bool] = lambda: False,
         clock: Clock | None = None,
         failure_score: float = 0.0,
+        run_batch: BatchFn | None = None,
     ) -> None:
         self.state = state
         self.run_rollout = run_rollout
+        self.run_batch = run_batch
         self.failure_score = failure_score
         self.executor = executor
         self.proposer = proposer
@@ -333,6 +338,7 @@ class Driver:
         self._accept_known(req, slots, owned, hits)
         jr.slots = slots
         split_examples = self.state.train if req.split == "train" else self.state.val
+        new: list[_Flight] = []
         for k, eid in enumerate(req.example_ids):
             if slots[k] is not None:
                 continue
@@ -341,9 +347,14 @@ class Driver:
             if flight is None:
                 flight = _Flight(key, req.candidate, split_examples[eid], [])
                 self.flights[key] = flight
-                self._launch(flight)
+                new.append(flight)
             flight.waiters.append((jr, k))
             jr.outstanding += 1
+        if new and self.run_batch is not None:
+            self._launch_batch(new)
+        else:
+            for flight in new:
+                self._launch(flight)
         if jr.outstanding == 0:
             self.events.put(("ready", jr.id, jr.step, list(slots)))
 
@@ -365,6 +376,54 @@ class Driver:
         fut.add_done_callback(
             lambda f, key=flight.key: self.events.put(("rollout", key, f, self._persist(f)))
         )
+
+    def _launch_batch(self, flights: list[_Flight]) -> None:
+        """One `evaluate_batch` call for the new rollouts of one request."""
+        assert self.run_batch is not None
+        first = flights[0]
+        examples = [f.example for f in flights]
+        keys = [f.key for f in flights]
+        split = first.key[2]
+        fut = self.executor.submit(
+            _checked_batch, self.run_batch, first.candidate, examples, split, split == "train"
+        )
+        fut.add_done_callback(
+            lambda f, keys=keys: self.events.put(("batch", keys, f, self._persist_batch(f)))
+        )
+
+    def _persist_batch(self, fut: Any) -> BaseException | None:
+        """Store every rollout of a finished batch at once (see `_persist`)."""
+        if fut.cancelled() or fut.exception() is not None:
+            return None
+        try:
+            for rollout in fut.result():
+                self.store.put_rollout(rollout)
+        except BaseException as exc:
+            return exc
+        return None
+
+    def _on_batch(
+        self, keys: list[RolloutKey], fut: Any, store_error: BaseException | None
+    ) -> None:
+        """Complete each rollout of a batch as if it had run alone; retry a failed call."""
+        exc = None if store_error is not None else fut.exception()
+        flights = [self.flights[k] for k in keys]
+        retryable = not isinstance(exc, EvaluatorError | KeyboardInterrupt) and not self.aborting
+        if exc is not None and retryable and flights[0].attempts < MAX_INFRA_RETRIES:
+            for flight in flights:
+                flight.attempts += 1
+            log.warning("batch evaluation of %d rollouts failed (%s); retrying", len(keys), exc)
+            self._launch_batch(flights)
+            return
+        for i, key in enumerate(keys):
+            if exc is not None:  # each rollout ends as a lone one would after its retries
+                self.flights[key].attempts = MAX_INFRA_RETRIES
+                done: Future[Rollout] = Future()
+                done.set_exception(exc)
+            else:
+                done = Future()
+                done.set_result(fut.result()[i])
+            self._on_rollout(key, done, store_error)
 
     def _persist(self, fut: Any) -> BaseException | None:
         """Store a finished rollout at once, on the thread that completed it.
@@ -450,6 +509,9 @@ class Driver:
             kind = item[0]
             if kind == "rollout":
                 self._on_rollout(item[1], item[2], item[3])
+                continue
+            if kind == "batch":
+                self._on_batch(item[1], item[2], item[3])
                 continue
             _, job_id, step, result = item
             if kind == "propose":
@@ -559,6 +621,32 @@ class Driver:
         return (
             self.consumed.get(key) or self.store.own_rollout(key) or self.store.shared_rollout(key)
         )
+
+
+def _checked_batch(
+    run_batch: BatchFn,
+    candidate: Candidate,
+    examples: list[Example],
+    split: Split,
+    capture_traces: bool,
+) -> list[Rollout]:
+    """Call a batch evaluator and check it kept its contract (one matching rollout each)."""
+    rollouts = list(run_batch(candidate, examples, split, capture_traces))
+    if len(rollouts) != len(examples):
+        raise ValueError(
+            f"evaluate_batch returned {len(rollouts)} rollouts for {len(examples)} examples"
+        )
+    for rollout, example in zip(rollouts, examples, strict=True):
+        if not isinstance(rollout, Rollout) or (
+            rollout.candidate_id,
+            rollout.example_id,
+            rollout.split,
+        ) != (candidate.id, example.id, split):
+            raise ValueError(
+                f"evaluate_batch returned {rollout!r} where a Rollout of candidate "
+                f"{candidate.id!r} on example {example.id!r} ({split}) was expected"
+            )
+    return rollouts
 
 
 def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseException:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from gepakit.types import Candidate, Proposal, Rollout, Split
+from gepakit.types import Candidate, Example, Proposal, Rollout, Split
 
 T = TypeVar("T")
 
@@ -24,6 +24,30 @@ class Executor(Protocol):
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]: ...
 
     def shutdown(self) -> None: ...
+
+
+class BatchEvaluator(Protocol):
+    """An evaluator that rolls out one candidate on several examples in one call.
+
+    The driver calls `evaluate_batch` once per evaluation request (a minibatch, a
+    valset or the uncached part of one) instead of once per example, on an executor
+    thread. `capture_traces` is True for train (minibatch) requests, whose rollouts
+    the proposer reflects on. Each returned rollout is one metric call; the budget for
+    all of them is reserved before the call.
+
+    Contract: return one `Rollout` per example, in order, with the candidate's id,
+    the example's id and `split`. Turn a failure on one example into a rollout with
+    `error` set; raise `EvaluatorError` to abort the run. Any other exception fails the
+    whole call: it is retried twice, then every example scores `failure_score`.
+    """
+
+    def evaluate_batch(
+        self,
+        candidate: Candidate,
+        examples: Sequence[Example],
+        split: Split,
+        capture_traces: bool,
+    ) -> Sequence[Rollout]: ...
 
 
 class RunStore(Protocol):

@@ -78,6 +78,8 @@ class ReflectionRequest:
     rejected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     known: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Component -> its texts in the candidates already in the pool."""
+    rollouts: tuple[Rollout, ...] = ()
+    """The parent's rollouts on the minibatch, in order (outputs, scores, traces)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -143,6 +143,7 @@ def reflective_job(state: EngineState) -> Job:
             c: frozenset(cand.components[c].strip() for cand in state.candidates)
             for c in components
         },
+        rollouts=tuple(parent_rollouts),
     )
     reply = yield Propose(request)
     base["components"] = components
