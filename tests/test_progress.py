@@ -13,6 +13,7 @@ import gepakit
 from gepakit import Candidate, Proposal, Rollout, Score
 from gepakit.lm import UsageLedger
 from gepakit.lm.base import Completion
+from gepakit.logsink import LogSink
 from gepakit.progress import ProgressDisplay, ProgressState, progress_sinks, sparkline
 
 
@@ -93,12 +94,16 @@ def test_display_renders_during_a_run() -> None:
 
 def test_progress_auto_follows_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert progress_sinks(None) == []
-    assert progress_sinks(False) == []
+    for progress in (None, False):
+        (sink,) = progress_sinks(progress)
+        assert isinstance(sink, LogSink) and sink.install_handler
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    (sink,) = progress_sinks(None)
-    assert isinstance(sink, ProgressDisplay)
-    assert len(progress_sinks(True)) == 1
+    display, logs = progress_sinks(None)
+    assert isinstance(display, ProgressDisplay)
+    assert isinstance(logs, LogSink) and not logs.install_handler
+    assert len(progress_sinks(True)) == 2
+    assert progress_sinks(True, quiet=True) == []
+    assert progress_sinks(None, quiet=True) == []
 
 
 def test_optimize_progress_true_draws_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,7 +119,7 @@ def test_optimize_progress_true_draws_on_stderr(capsys: pytest.CaptureFixture[st
 def test_display_closed_when_the_run_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     displays: list[ProgressDisplay] = []
 
-    def fake_sinks(progress: bool | None, *, ledger: Any = None) -> list[ProgressDisplay]:
+    def fake_sinks(progress: bool | None, **kwargs: Any) -> list[ProgressDisplay]:
         display, _ = _display()
         displays.append(display)
         return [display]

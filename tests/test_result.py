@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,32 @@ def test_best_idx_takes_the_earliest_on_ties() -> None:
     assert tied.best_idx == 1
     assert tied.best_candidate == {"p": "b"}
     assert Result.from_json(tied.to_json()).to_dict() == tied.to_dict()
+
+
+def test_repr_fits_on_one_screen(result: Result) -> None:
+    big = dataclasses.replace(
+        result,
+        candidates=tuple({"a": "rule " * 5000, "b": "x\n" * 3000} for _ in result.candidates),
+    )
+    text = repr(big)
+    lines = text.splitlines()
+    assert len(lines) <= 24 and max(len(line) for line in lines) <= 200
+    assert f"best_score={result.best_score:.4g}" in text
+    assert f"metric calls {result.total_metric_calls}/150" in text
+    assert "'a': 'rule rule" in text and "..." in text
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_scores_give_valid_json(result: Result, bad: float) -> None:
+    scores = (bad, *result.val_aggregate_scores[1:])
+    first = {k: bad for k in result.val_subscores[0]}
+    odd = dataclasses.replace(
+        result, val_aggregate_scores=scores, val_subscores=(first, *result.val_subscores[1:])
+    )
+    text = odd.to_json()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"invalid JSON constant {name}"))
+    again = Result.from_json(text)
+    assert math.isnan(again.val_aggregate_scores[0]) == math.isnan(bad)
+    if not math.isnan(bad):
+        assert again.val_aggregate_scores[0] == bad
+        assert set(again.val_subscores[0].values()) == {bad}

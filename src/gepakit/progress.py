@@ -1,14 +1,16 @@
-"""Live progress of a run on a terminal: a rich display driven by engine events.
+"""Live progress of a run: a rich display on a terminal or in a notebook, log lines elsewhere.
 
-`ProgressDisplay` is an `EventSink`. `optimize(progress=None)` adds one only when stderr
-is a terminal, so logs and CI output stay clean; `progress=True` forces it, `False`
-turns it off. Messages (proposal outcomes, new bests) go to the ``gepakit.progress``
-logger, never to print.
+`ProgressDisplay` (terminal) and `NotebookDisplay` (Jupyter) are `EventSink`s.
+`optimize(progress=None)` shows the terminal display when stderr is a terminal and the
+notebook display inside Jupyter; `progress=True` forces a display, `False` turns it off.
+Every run also logs one INFO line per proposal through the ``gepakit`` logger
+(`gepakit.logsink.LogSink`), which shows on stderr when no display is shown and logging
+is not configured, so CI logs and pipes see the run. `quiet=True` turns off both.
 """
 
 from __future__ import annotations
 
-import logging
+import io
 import sys
 import threading
 import time
@@ -24,9 +26,14 @@ from rich.text import Text
 from gepakit.engine.protocols import EventSink
 from gepakit.types import Candidate, Proposal, Rollout
 
-__all__ = ["ProgressDisplay", "ProgressState", "progress_sinks", "sparkline"]
-
-log = logging.getLogger("gepakit.progress")
+__all__ = [
+    "NotebookDisplay",
+    "ProgressDisplay",
+    "ProgressState",
+    "in_notebook",
+    "progress_sinks",
+    "sparkline",
+]
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -148,7 +155,63 @@ def _bar(used: int, limit: int, width: int = 32) -> Text:
     return Text.assemble(("━" * filled, "magenta"), ("━" * (width - filled), "grey35"))
 
 
-class ProgressDisplay(EventSink):
+class _StateSink(EventSink):
+    """Keeps a `ProgressState` up to date from events; subclasses draw it."""
+
+    def __init__(self, ledger: Any = None) -> None:
+        self.state = ProgressState(ledger)
+
+    def _changed(self) -> None:
+        """Called after every event that changed the state (draw if due)."""
+
+    def _start(self) -> None: ...
+
+    def close(self) -> None:
+        """Stop the display (idempotent); call it when a run ends by an exception."""
+
+    def run_started(self, info: Mapping[str, Any]) -> None:
+        with self.state.lock:
+            self.state.limit = int(info.get("max_metric_calls", 0))
+            self.state.started = self.state.clock()
+        self._start()
+
+    def rollout_finished(self, rollout: Rollout) -> None:
+        if rollout.split != "val":
+            return
+        with self.state.lock:
+            scores = self.state.val_scores.setdefault(rollout.example_id, {})
+            scores[rollout.candidate_id] = rollout.score
+
+    def proposal_finished(self, proposal: Proposal) -> None:
+        with self.state.lock:
+            self.state.decisions[proposal.decision] += 1
+        self._changed()
+
+    def candidate_added(self, index: int, candidate: Candidate, val_score: float) -> None:
+        with self.state.lock:
+            self.state.candidates = max(self.state.candidates, index + 1)
+            self.state.pool_ids.add(candidate.id)
+        self._changed()
+
+    def new_best(self, index: int, score: float) -> None:
+        with self.state.lock:
+            self.state.best_index = index
+            self.state.best_score = score
+            self.state.best_history.append(score)
+        self._changed()
+
+    def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
+        with self.state.lock:
+            self.state.used, self.state.limit, self.state.cache_hits = used, limit, cache_hits
+        self._changed()
+
+    def run_finished(self, summary: Mapping[str, Any]) -> None:
+        with self.state.lock:
+            self.state.finished = dict(summary)
+        self.close()
+
+
+class ProgressDisplay(_StateSink):
     """An `EventSink` that shows a live summary of the run on a rich console.
 
     Args:
@@ -168,7 +231,7 @@ class ProgressDisplay(EventSink):
         console: Console | None = None,
         refresh_per_second: float = 4.0,
     ) -> None:
-        self.state = ProgressState(ledger)
+        super().__init__(ledger)
         self.console = console if console is not None else Console(stderr=True)
         self.live = Live(
             console=self.console,
@@ -184,59 +247,10 @@ class ProgressDisplay(EventSink):
         with self.state.lock:
             return render_state(self.state)
 
-    def run_started(self, info: Mapping[str, Any]) -> None:
-        with self.state.lock:
-            self.state.limit = int(info.get("max_metric_calls", 0))
-            self.state.started = self.state.clock()
+    def _start(self) -> None:
         if not self._running:
             self._running = True
             self.live.start()
-
-    def rollout_finished(self, rollout: Rollout) -> None:
-        if rollout.split != "val":
-            return
-        with self.state.lock:
-            scores = self.state.val_scores.setdefault(rollout.example_id, {})
-            scores[rollout.candidate_id] = rollout.score
-
-    def proposal_finished(self, proposal: Proposal) -> None:
-        with self.state.lock:
-            self.state.decisions[proposal.decision] += 1
-        log.info(
-            "proposal %d (%s) at %d metric calls: %s: %s",
-            proposal.index,
-            proposal.kind,
-            proposal.metric_calls_at,
-            proposal.decision,
-            proposal.reason,
-        )
-
-    def candidate_added(self, index: int, candidate: Candidate, val_score: float) -> None:
-        with self.state.lock:
-            self.state.candidates = max(self.state.candidates, index + 1)
-            self.state.pool_ids.add(candidate.id)
-
-    def new_best(self, index: int, score: float) -> None:
-        with self.state.lock:
-            self.state.best_index = index
-            self.state.best_score = score
-            self.state.best_history.append(score)
-        log.info("new best: candidate %d with val score %.4f", index, score)
-
-    def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
-        with self.state.lock:
-            self.state.used, self.state.limit, self.state.cache_hits = used, limit, cache_hits
-
-    def run_finished(self, summary: Mapping[str, Any]) -> None:
-        with self.state.lock:
-            self.state.finished = dict(summary)
-        self.close()
-        log.info(
-            "run finished: %s; best val score %s after %s metric calls",
-            summary.get("stop_reason"),
-            summary.get("best_score"),
-            summary.get("total_metric_calls"),
-        )
 
     def close(self) -> None:
         """Stop the live display (idempotent); call it when a run ends by an exception."""
@@ -245,18 +259,109 @@ class ProgressDisplay(EventSink):
             self.live.stop()
 
 
-def progress_sinks(progress: bool | None, *, ledger: Any = None) -> list[EventSink]:
-    """The progress sinks for `optimize(progress=...)`.
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter (or Colab) kernel."""
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    if shell is None:
+        return False
+    name = type(shell).__name__
+    return name == "ZMQInteractiveShell" or "google.colab" in type(shell).__module__
+
+
+def _ipython_display(obj: Any) -> Any:
+    from IPython.display import display  # type: ignore[import-not-found]
+
+    return display(obj, display_id=True)
+
+
+class _Html:
+    """An object IPython shows as HTML (no IPython import needed to build it)."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+class NotebookDisplay(_StateSink):
+    """Shows the progress summary in a Jupyter cell output, updated in place.
+
+    Renders the same summary as `ProgressDisplay` to HTML (rich's export) and updates
+    one IPython display (``display_id``), at most every `min_interval` seconds and once
+    at the end; needs no ipywidgets.
 
     Args:
-        progress: True shows progress, False hides it, None shows it only when stderr
-            is an interactive terminal.
+        ledger: a `gepakit.lm.UsageLedger` for tokens and cost (optional).
+        display: ``fn(obj) -> handle with .update(obj)``; default IPython's
+            ``display(obj, display_id=True)``.
+        min_interval: seconds between redraws.
+    """
+
+    def __init__(
+        self, *, ledger: Any = None, display: Any = None, min_interval: float = 0.5
+    ) -> None:
+        super().__init__(ledger)
+        self.display_fn = display if display is not None else _ipython_display
+        self.min_interval = min_interval
+        self.handle: Any = None
+        self._last = float("-inf")
+
+    def html(self) -> str:
+        """The summary as an HTML fragment."""
+        console = Console(record=True, width=100, file=io.StringIO(), force_terminal=True)
+        with self.state.lock:
+            console.print(render_state(self.state))
+        return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
+
+    def _draw(self) -> None:
+        self._last = self.state.clock()
+        obj = _Html(self.html())
+        if self.handle is None:
+            self.handle = self.display_fn(obj)
+        else:
+            self.handle.update(obj)
+
+    def _start(self) -> None:
+        self._draw()
+
+    def _changed(self) -> None:
+        if self.state.clock() - self._last >= self.min_interval:
+            self._draw()
+
+    def close(self) -> None:
+        """Draw the final state (idempotent)."""
+        if self.handle is not None:
+            self._draw()
+
+
+def progress_sinks(
+    progress: bool | None, *, ledger: Any = None, quiet: bool = False
+) -> list[EventSink]:
+    """The progress sinks for `optimize(progress=..., quiet=...)`.
+
+    Args:
+        progress: True shows a display, False hides it, None shows it only when stderr
+            is an interactive terminal or the process is a Jupyter kernel.
         ledger: a `UsageLedger` for tokens and cost.
+        quiet: no display and no log lines (warnings still go to the ``gepakit`` logger).
 
     Returns:
-        A list with one `ProgressDisplay`, or an empty list.
+        A `ProgressDisplay` or `NotebookDisplay` when a display is shown, then a
+        `LogSink` (which adds a stderr handler only when no display is shown).
     """
+    if quiet:
+        return []
+    from gepakit.logsink import LogSink
+
+    notebook = in_notebook()
     if progress is None:
         isatty = getattr(sys.stderr, "isatty", None)
-        progress = bool(isatty and isatty())
-    return [ProgressDisplay(ledger=ledger)] if progress else []
+        progress = notebook or bool(isatty and isatty())
+    sinks: list[EventSink] = []
+    if progress:
+        sinks.append(NotebookDisplay(ledger=ledger) if notebook else ProgressDisplay(ledger=ledger))
+    sinks.append(LogSink(install_handler=not progress))
+    return sinks

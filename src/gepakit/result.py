@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,35 @@ class Result:
     def num_candidates(self) -> int:
         return len(self.candidates)
 
+    def __repr__(self) -> str:
+        """One screen: scores, budget and the best candidate's texts, cut short.
+
+        The full data stays in the fields (`candidates`, `proposals`, ...) and in
+        `to_dict()`.
+        """
+        if not self.candidates:
+            return f"Result(no candidates, {self.total_metric_calls} metric calls)"
+        decisions = Counter(p.decision for p in self.proposals)
+        counts = ", ".join(f"{n} {d}" for d, n in sorted(decisions.items())) or "none"
+        lines = [
+            f"Result(best_score={self.best_score:.4g}, best_idx={self.best_idx}, "
+            f"seed score {self.val_aggregate_scores[0]:.4g}, "
+            f"{self.num_candidates} candidates,",
+            f"       metric calls {self.total_metric_calls}/{self.max_metric_calls}"
+            f" ({self.cache_hits} cache hits), proposals: {counts},",
+            f"       stop_reason={_cut(self.stop_reason, 90)!r},",
+        ]
+        if self.run_dir is not None:
+            lines.append(f"       run_dir={self.run_dir!r},")
+        lines.append("       best_candidate={")
+        best = self.best_candidate
+        for name, text in list(best.items())[:8]:
+            lines.append(f"           {name!r}: {_cut(text, 160)!r},")
+        if len(best) > 8:
+            lines.append(f"           ... {len(best) - 8} more components")
+        lines.append("       })")
+        return "\n".join(lines)
+
     def lineage(self, index: int | None = None) -> list[int]:
         """Indices from the seed to `index` (default: the best), following first parents."""
         node = self.best_idx if index is None else index
@@ -111,7 +141,7 @@ class Result:
             parents=tuple(tuple(p) for p in d["parents"]),
             origins=tuple(d.get("origins", ())),
             val_aggregate_scores=tuple(float(x) for x in d["val_aggregate_scores"]),
-            val_subscores=tuple(dict(s) for s in d["val_subscores"]),
+            val_subscores=tuple({k: float(v) for k, v in s.items()} for s in d["val_subscores"]),
             per_val_instance_best_candidates={
                 k: frozenset(v) for k, v in d["per_val_instance_best_candidates"].items()
             },
@@ -132,7 +162,10 @@ class Result:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """Serialize to JSON; also write it to `path` when given."""
-        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        # Non-finite scores (an overflowing mean of 1e308s) become the strings "inf",
+        # "-inf", "nan", which `from_dict` reads back: JSON has no Infinity.
+        data = to_jsonable(self.to_dict())
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -144,6 +177,11 @@ class Result:
         if isinstance(text_or_path, Path) or not text.lstrip().startswith("{"):
             text = Path(text_or_path).read_text(encoding="utf-8")
         return cls.from_dict(json.loads(text))
+
+
+def _cut(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def result_from_state(

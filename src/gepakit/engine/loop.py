@@ -33,6 +33,7 @@ from gepakit.engine.steps import (
 )
 from gepakit.engine.stopping import Clock, StopView
 from gepakit.errors import EvaluatorError, StoreError
+from gepakit.textsafe import for_terminal
 from gepakit.types import Candidate, Example, Proposal, Rollout, Split
 
 log = logging.getLogger("gepakit")
@@ -654,7 +655,8 @@ def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseExcep
         dataset = resolve_lazy_feedback(request.reflective_dataset)
         return proposer.propose(dataclasses.replace(request, reflective_dataset=dataset))
     except Exception as exc:  # a failed proposal is recorded; the run goes on
-        log.warning("proposer failed: %s: %s", type(exc).__name__, exc)
+        detail = for_terminal(exc, one_line=True)[:500]  # LM-controlled text
+        log.warning("proposer failed: %s: %s", type(exc).__name__, detail)
         return exc
 
 
