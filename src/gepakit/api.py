@@ -38,7 +38,7 @@ from gepakit.engine.stopping import (
     StopCondition,
     Timeout,
 )
-from gepakit.errors import ConfigError, EvaluatorError
+from gepakit.errors import ConfigError, EvaluatorError, RunStoppedError
 from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
 from gepakit.result import Result, result_from_state
 from gepakit.store.memory import MemoryStore
@@ -500,6 +500,14 @@ def optimize(
             f"the evaluator failed on every val example with the seed candidate (first error "
             f"on {state.seed_error}). Nothing was sent to the reflection LM; fix the evaluator "
             "(raise_on_exception=True shows the full traceback).",
+        )
+    if not state.candidates:  # stopped before the seed was scored: no result to return
+        _close(owned)
+        _close_sinks(extra_sinks)
+        where = f"; resume with run_dir={str(run_dir)!r}" if run_dir is not None else ""
+        raise RunStoppedError(
+            f"the run stopped before the seed candidate was scored: {state.stop_reason}"
+            f" ({state.budget.used} paid rollouts kept{where})"
         )
     usage = ledger.to_dict() if ledger is not None else {}
     result = result_from_state(

@@ -38,6 +38,64 @@ class LMError(GepakitError):
         self.transient = transient
 
 
+class InfrastructureError(GepakitError):
+    """A rollout failed for a reason outside the candidate: the LM server is unreachable,
+    timed out or kept failing after retries (a transient `LMError`, a connection error).
+
+    It is not a result: the rollout is not recorded and costs no metric call, the run
+    stops dispatching, and a resume with the same run_dir runs the rollout again.
+    """
+
+    def __init__(self, message: str, *, example_id: str | None = None) -> None:
+        super().__init__(message)
+        self.example_id = example_id
+
+
+_INFRA_NAMES = frozenset(
+    {
+        "APIConnectionError",
+        "APITimeoutError",
+        "InternalServerError",
+        "ServiceUnavailableError",
+        "RateLimitError",
+        "Timeout",
+        "ConnectError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "RemoteProtocolError",
+    }
+)
+
+
+def is_infrastructure_failure(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it was raised from) is an LM or network outage.
+
+    True for a transient `LMError` (raised once retries ran out), `ConnectionError`,
+    and the connection, timeout, 5xx and rate-limit errors of the openai, httpx and
+    LiteLLM clients (matched by class name: no SDK is imported). A bare `TimeoutError`
+    is not one: evaluators raise it for candidates that run too long.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        if isinstance(current, InfrastructureError):
+            return True
+        if isinstance(current, LMError):
+            return current.transient
+        if isinstance(current, ConnectionError):
+            return True
+        if any(cls.__name__ in _INFRA_NAMES for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class RunStoppedError(GepakitError):
+    """The run stopped (LM outage, Ctrl-C, STOP file) before the seed candidate was
+    scored, so there is no result to return. Paid rollouts are kept in the run_dir."""
+
+
 class StoreError(GepakitError):
     """The run store cannot be read or written."""
 

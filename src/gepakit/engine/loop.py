@@ -32,7 +32,11 @@ from gepakit.engine.steps import (
     seed_job,
 )
 from gepakit.engine.stopping import Clock, StopView
-from gepakit.errors import EvaluatorError, StoreError
+from gepakit.errors import (
+    EvaluatorError,
+    StoreError,
+    is_infrastructure_failure,
+)
 from gepakit.textsafe import for_terminal
 from gepakit.types import Candidate, Example, Proposal, Rollout, Split
 
@@ -66,6 +70,7 @@ class _Flight:
     example: Example
     waiters: list[tuple[_JobRun, int]]
     attempts: int = 0
+    future: Any = None
 
 
 class Driver:
@@ -111,6 +116,8 @@ class Driver:
         self.seed_started = False
         self.halted = False
         self.aborting: BaseException | None = None
+        # Set on the thread whose store write failed: no rollout is dispatched after it.
+        self.store_failure: BaseException | None = None
 
     # -- public --------------------------------------------------------------
 
@@ -118,7 +125,7 @@ class Driver:
         """Replay the store's history, then (unless `replay_only`) continue live."""
         self.replay = deque(self.store.deliveries())
         while True:
-            if not self.halted:
+            if not self.halted and self.aborting is None:
                 self._fill()
             if not self.running:
                 break
@@ -371,9 +378,13 @@ class Driver:
             self.consumed[(req.candidate.id, r.example_id, req.split)] = r
 
     def _launch(self, flight: _Flight) -> None:
+        if self.store_failure is not None:  # the store takes no writes: pay for nothing more
+            self.events.put(("rollout", flight.key, None, self.store_failure))
+            return
         fut = self.executor.submit(
             self.run_rollout, flight.candidate, flight.example, flight.key[2]
         )
+        flight.future = fut
         fut.add_done_callback(
             lambda f, key=flight.key: self.events.put(("rollout", key, f, self._persist(f)))
         )
@@ -381,6 +392,10 @@ class Driver:
     def _launch_batch(self, flights: list[_Flight]) -> None:
         """One `evaluate_batch` call for the new rollouts of one request."""
         assert self.run_batch is not None
+        if self.store_failure is not None:  # the store takes no writes: pay for nothing more
+            for flight in flights:
+                self.events.put(("rollout", flight.key, None, self.store_failure))
+            return
         first = flights[0]
         examples = [f.example for f in flights]
         keys = [f.key for f in flights]
@@ -388,6 +403,8 @@ class Driver:
         fut = self.executor.submit(
             _checked_batch, self.run_batch, first.candidate, examples, split, split == "train"
         )
+        for flight in flights:
+            flight.future = fut
         fut.add_done_callback(
             lambda f, keys=keys: self.events.put(("batch", keys, f, self._persist_batch(f)))
         )
@@ -400,6 +417,8 @@ class Driver:
             for rollout in fut.result():
                 self.store.put_rollout(rollout)
         except BaseException as exc:
+            self.store_failure = self.store_failure or exc
+            self._cancel_queued()
             return exc
         return None
 
@@ -410,6 +429,7 @@ class Driver:
         exc = None if store_error is not None else fut.exception()
         flights = [self.flights[k] for k in keys]
         retryable = not isinstance(exc, EvaluatorError | KeyboardInterrupt) and not self.aborting
+        retryable = retryable and not (exc is not None and is_infrastructure_failure(exc))
         if exc is not None and retryable and flights[0].attempts < MAX_INFRA_RETRIES:
             for flight in flights:
                 flight.attempts += 1
@@ -437,16 +457,29 @@ class Driver:
         try:
             self.store.put_rollout(fut.result())
         except BaseException as exc:
+            self.store_failure = self.store_failure or exc
+            self._cancel_queued()
             return exc
         return None
 
+    def _cancel_queued(self) -> None:
+        """Cancel the rollouts not started yet (after a failed write: pay for nothing)."""
+        for flight in list(self.flights.values()):
+            if flight.future is not None:
+                flight.future.cancel()
+
     def _on_rollout(self, key: RolloutKey, fut: Any, store_error: BaseException | None) -> None:
         flight = self.flights[key]
+        store_error = store_error or self.store_failure
         if store_error is not None:  # the rollout is not recorded: stop the run
             self.aborting = self.aborting or store_error
             del self.flights[key]
+            self._cancel_queued()
             return
         exc = fut.exception()
+        if exc is not None and is_infrastructure_failure(exc):
+            self._infrastructure_stop(key, exc)
+            return
         if exc is not None:
             if isinstance(exc, EvaluatorError | KeyboardInterrupt) or self.aborting:
                 self.aborting = self.aborting or exc
@@ -479,6 +512,21 @@ class Driver:
             jr.outstanding -= 1
             if jr.outstanding == 0:
                 self.events.put(("ready", jr.id, jr.step, list(jr.slots)))
+
+    def _infrastructure_stop(self, key: RolloutKey, exc: BaseException) -> None:
+        """An LM or network failure is not a result: record nothing, stop dispatching.
+
+        The reserved unit goes back (no metric call is counted), the waiting jobs are
+        dropped as on a stop request, and a resume runs the rollout again.
+        """
+        del self.flights[key]
+        self.state.budget.release(1)
+        if self.state.stop_reason is None:
+            self.state.stop_reason = (
+                f"infrastructure failure, rollout not recorded: {exc}; fix it and resume "
+                "with the same run_dir to retry"
+            )
+        self.halted = True
 
     # -- live and replay loops -----------------------------------------------
 

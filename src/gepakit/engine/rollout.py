@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from gepakit.errors import EvaluatorError
+from gepakit.errors import EvaluatorError, InfrastructureError, is_infrastructure_failure
 from gepakit.types import Candidate, Example, Rollout, Score, Split
 
 
@@ -56,7 +56,9 @@ class RolloutRunner:
     """Calls the evaluator for one (candidate, example) and returns a `Rollout`.
 
     Exceptions and invalid scores become a rollout scored `failure_score` with the
-    error and a feedback text, unless `raise_on_exception` is set. Thread-safe if the
+    error and a feedback text, unless `raise_on_exception` is set. An LM or network
+    outage (`gepakit.errors.is_infrastructure_failure`) raises `InfrastructureError`
+    instead: it is not a result of the candidate. Thread-safe if the
     evaluator is. Picklable if the evaluator is (for process and Ray executors).
     """
 
@@ -96,6 +98,11 @@ class RolloutRunner:
         exc: BaseException,
         started: float,
     ) -> Rollout:
+        if is_infrastructure_failure(exc):  # not a result: the driver records nothing
+            raise InfrastructureError(
+                f"the rollout on example {example.id!r} failed: {type(exc).__name__}: {exc}",
+                example_id=example.id,
+            ) from exc
         if self.raise_on_exception:
             raise EvaluatorError(
                 f"evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}",
