@@ -34,6 +34,8 @@ from gepakit.engine.steps import (
 from gepakit.engine.stopping import Clock, StopView
 from gepakit.errors import (
     EvaluatorError,
+    InfrastructureError,
+    LMError,
     StoreError,
     is_infrastructure_failure,
 )
@@ -426,10 +428,13 @@ class Driver:
         self, keys: list[RolloutKey], fut: Any, store_error: BaseException | None
     ) -> None:
         """Complete each rollout of a batch as if it had run alone; retry a failed call."""
+        store_error = store_error or self.store_failure
         exc = None if store_error is not None else fut.exception()
         flights = [self.flights[k] for k in keys]
         retryable = not isinstance(exc, EvaluatorError | KeyboardInterrupt) and not self.aborting
-        retryable = retryable and not (exc is not None and is_infrastructure_failure(exc))
+        if exc is not None and is_infrastructure_failure(exc):  # the LM layer retried already
+            retryable = False
+            exc = InfrastructureError(f"batch evaluation failed: {type(exc).__name__}: {exc}")
         if exc is not None and retryable and flights[0].attempts < MAX_INFRA_RETRIES:
             for flight in flights:
                 flight.attempts += 1
@@ -477,7 +482,7 @@ class Driver:
             self._cancel_queued()
             return
         exc = fut.exception()
-        if exc is not None and is_infrastructure_failure(exc):
+        if isinstance(exc, InfrastructureError) or (isinstance(exc, LMError) and exc.transient):
             self._infrastructure_stop(key, exc)
             return
         if exc is not None:
