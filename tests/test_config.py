@@ -167,3 +167,9 @@ def test_shipped_example_is_valid() -> None:
     assert config.program is not None and config.program.task_lm.startswith("local")
     assert len(load_jsonl(config.train)) == 30
     assert config.val is not None and len(load_jsonl(config.val)) == 30
+
+
+def test_jsonl_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n')
+    assert [r["id"] for r in load_jsonl(path)] == ["a", "b"]

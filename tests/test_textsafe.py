@@ -42,3 +42,5 @@ def test_for_csv_keeps_numbers_and_newlines() -> None:
     assert for_csv(None) is None
     assert for_csv("two\nlines\x1b[31m") == "two\nlines"
     assert for_csv("\x1b[0m=1+1") == "'=1+1"
+    assert for_csv("-1.5") == "-1.5" and for_csv("-2e3") == "-2e3"
+    assert for_csv("-1+cmd|' /C calc'!A0") == "'-1+cmd|' /C calc'!A0"

@@ -278,7 +278,7 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         ConfigError: a line is not a JSON object; the message names file and line.
     """
     rows: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -27,6 +27,7 @@ _ESCAPES = re.compile(
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def for_terminal(text: object, *, one_line: bool = False) -> str:
@@ -51,11 +52,14 @@ def for_terminal(text: object, *, one_line: bool = False) -> str:
 def for_csv(value: object) -> object:
     """A CSV cell that no spreadsheet runs as a formula and no terminal as an escape.
 
-    Numbers pass unchanged. A text cell loses escape sequences and control characters
-    (newlines stay) and gets a leading apostrophe when it starts like a formula
-    (``=``, ``+``, ``-``, ``@``): the OWASP advice for CSV injection.
+    Numbers (also as text, like "-1.5") pass unchanged. A text cell loses escape
+    sequences and control characters (newlines stay) and gets a leading apostrophe when
+    it starts like a formula (``=``, ``+``, ``-``, ``@``): the OWASP advice for CSV
+    injection.
     """
     if value is None or isinstance(value, (bool, int, float)):
         return value
     s = _SURROGATES.sub("?", _CONTROLS.sub("", _ESCAPES.sub("", str(value))))
-    return "'" + s if s.startswith(_FORMULA_START) else s
+    if s.startswith(_FORMULA_START) and not _NUMBER.fullmatch(s):
+        return "'" + s
+    return s

@@ -69,5 +69,5 @@ def test_resume_of_a_python_api_run_explains_how(run_dir: Path) -> None:
 def test_commands_on_a_missing_run_fail_clearly(tmp_path: Path) -> None:
     for cmd in ("status", "export", "resume"):
         out = runner.invoke(app, [cmd, str(tmp_path / "nope")])
-        assert out.exit_code == 1
+        assert out.exit_code == 4  # StoreError (gepakit.cli.errors)
         assert "no gepakit run" in out.output

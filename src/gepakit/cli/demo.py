@@ -16,7 +16,7 @@ def demo(
     ] = DEFAULT_BUDGET,
     workers: Annotated[int, typer.Option(help="Rollouts running at once.")] = DEFAULT_WORKERS,
     run_dir: Annotated[
-        Path | None, typer.Option(help="Where to save the run [default: runs/demo-<time>].")
+        Path | None, typer.Option(help="Where to save the run \\[default: runs/demo-<time>].")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the data split and the optimizer.")] = 0,
 ) -> None:

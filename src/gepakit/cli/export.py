@@ -17,20 +17,21 @@ def export(
         str, typer.Option("--format", help="json: the full Result; csv: one row per rollout.")
     ] = "json",
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")
+        Path | None, typer.Option("--output", "-o", help="File to write \\[default: stdout].")
     ] = None,
 ) -> None:
-    """Export a run: the Result as JSON, or every stored rollout as CSV."""
-    from gepakit.errors import StoreError
+    """Export a run: the Result as JSON, or every stored rollout as CSV.
+
+    CSV cells are safe to open in a spreadsheet: text starting like a formula
+    (=, +, -, @) gets a leading apostrophe, escape sequences are removed.
+    """
+    from gepakit.errors import ConfigError
 
     if fmt not in ("json", "csv"):
-        typer.echo(f"error: --format must be json or csv, got {fmt!r}", err=True)
-        raise typer.Exit(2)
-    try:
-        text = _json(run_dir) if fmt == "json" else _csv(run_dir)
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise ConfigError(f"--format must be json or csv, got {fmt!r}")
+    if output is not None and output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; give a file path")
+    text = _json(run_dir) if fmt == "json" else _csv(run_dir)
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -51,6 +52,7 @@ CSV_COLUMNS = (
 
 def _csv(run_dir: Path) -> str:
     from gepakit.store.sqlite import SQLiteStore
+    from gepakit.textsafe import for_csv
 
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -59,7 +61,8 @@ def _csv(run_dir: Path) -> str:
         index = {c.id: i for i, c, _, _ in store.candidates()}
         for paid, r in store.rollouts():
             writer.writerow(
-                [
+                for_csv(cell)
+                for cell in [
                     index.get(r.candidate_id, ""),
                     r.candidate_id,
                     r.example_id,

@@ -15,7 +15,7 @@ def report(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the HTML page.")
     ] = Path("report.html"),
-    title: Annotated[str | None, typer.Option(help="Page title [default: the run].")] = None,
+    title: Annotated[str | None, typer.Option(help="Page title \\[default: the run].")] = None,
 ) -> None:
     """Write a self-contained HTML report of a run (works offline, no scripts).
 

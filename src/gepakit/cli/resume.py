@@ -21,15 +21,10 @@ def resume(
     run_dir: Annotated[Path, typer.Argument(help="The run directory.")],
 ) -> None:
     """Resume a run started with `gepakit run CONFIG` (others: prints how to resume)."""
-    from gepakit.errors import StoreError
     from gepakit.store.sqlite import SQLiteStore
 
-    try:
-        with SQLiteStore(run_dir, readonly=True) as store:
-            cli_config: Any = store.meta().get("cli_config")
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    with SQLiteStore(run_dir, readonly=True) as store:
+        cli_config: Any = store.meta().get("cli_config")
     if cli_config is None:
         typer.echo(PYTHON_HINT.format(run_dir=str(run_dir)))
         raise typer.Exit(2)

@@ -14,20 +14,25 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     events: Annotated[int, typer.Option(help="How many recent events to show.")] = 8,
 ) -> None:
-    """Show the progress of a run (works while it is running)."""
-    from gepakit.errors import StoreError
-    from gepakit.runs import run_status
+    """Show the progress of a run (works while it is running).
 
-    try:
-        info = run_status(run_dir, last_events=events)
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    The state line says whether the run is running, finished (and why it stopped),
+    failed (and the error) or was interrupted (killed or crashed).
+    """
+    from gepakit.run_state import run_state
+    from gepakit.runs import run_status
+    from gepakit.textsafe import for_terminal
+    from gepakit.types import to_jsonable
+
+    info = run_status(run_dir, last_events=events)
+    state = run_state(run_dir)
+    info["state"] = state.kind
+    info["state_detail"] = state.detail
     if as_json:
-        typer.echo(json.dumps(info, indent=2, default=str))
+        typer.echo(json.dumps(to_jsonable(info), indent=2, allow_nan=False, ensure_ascii=False))
         return
     best = info["best_score"]
-    typer.echo(f"run:         {info['run_dir']}")
+    typer.echo(f"run:         {for_terminal(info['run_dir'], one_line=True)}")
     typer.echo(
         f"budget:      {info['metric_calls_used']} / {info['max_metric_calls']} metric calls"
     )
@@ -38,9 +43,10 @@ def status(
         if best is not None
         else "best:        (seed not evaluated yet)"
     )
-    typer.echo(f"state:       {info['stop_reason']}")
+    typer.echo(f"state:       {for_terminal(state.describe(), one_line=True)}")
     for ev in info["last_events"]:
-        typer.echo(f"  {ev['kind']:<16} {json.dumps(ev['data'], default=str)[:100]}")
+        data = for_terminal(json.dumps(to_jsonable(ev["data"]), ensure_ascii=False), one_line=True)
+        typer.echo(f"  {for_terminal(ev['kind'], one_line=True):<16} {data[:100]}")
 
 
 def register(app: typer.Typer) -> None:
