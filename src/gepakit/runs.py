@@ -113,7 +113,10 @@ class StoreRecorder(EventSink):
 
     def _snapshot(self) -> None:
         if self.ledger is not None:
-            self.store.put_meta({"usage": self.ledger.to_dict()})
+            usage = self.ledger.to_dict()
+            self.store.put_meta({"usage": usage})
+            # A compact copy in the event log gives the report its cost-over-time chart.
+            self.store.put_event("usage", _compact_usage(usage))
 
     def run_started(self, info: Mapping[str, Any]) -> None:
         self.store.put_event("run_started", info)
@@ -125,6 +128,18 @@ class StoreRecorder(EventSink):
         self._snapshot()
         # The full Result is rebuilt from the records; the event keeps the summary only.
         self.store.put_event("run_finished", {k: v for k, v in summary.items() if k != "result"})
+
+
+def _compact_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
+    roles: Mapping[str, Any] = usage.get("roles", {})
+    return {
+        "roles": {
+            role: {k: counts.get(k) for k in keys}
+            for role, counts in roles.items()
+            if isinstance(counts, Mapping)
+        }
+    }
 
 
 # -- reading runs -----------------------------------------------------------
@@ -206,7 +221,8 @@ def run_status(run_dir: str | Path, *, last_events: int = 8) -> dict[str, Any]:
     """A summary of the run in `run_dir`: budget used, candidates, best, last events."""
     with SQLiteStore(run_dir, readonly=True) as store:
         result = result_from_store(store)
-        events = store.events(last=last_events)
+        events = [e for e in store.events(last=4 * last_events) if e[1] != "usage"]
+        events = events[-last_events:]
         meta = store.meta()
     spec: Mapping[str, Any] = meta.get("spec", {})
     return {

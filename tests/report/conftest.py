@@ -140,3 +140,83 @@ def make_merge_result() -> Result:
 @pytest.fixture
 def merge_result() -> Result:
     return make_merge_result()
+
+
+def make_large_result(n: int = 500, val: int = 100, proposals_per_candidate: int = 3) -> Result:
+    """A synthetic run of `n` candidates, as a long search makes: deep lineages, merges,
+    several rejected proposals per candidate, examples every candidate fails or solves."""
+    rng = random.Random(7)
+    val_ids = [f"v{k:03d}" for k in range(val)]
+    texts: list[dict[str, str]] = []
+    parents: list[tuple[int, ...]] = []
+    origins: list[str] = []
+    subscores: list[dict[str, float]] = []
+    for i in range(n):
+        if i == 0:
+            ps: tuple[int, ...] = ()
+            origin = "seed"
+        elif i % 25 == 0:
+            ps = tuple(sorted(rng.sample(range(i), 2)))
+            origin = "merge"
+        else:
+            ps = (rng.randrange(max(0, i - 40), i),)
+            origin = "reflection"
+        base = texts[ps[0]]["instructions"] if ps else "Answer the question."
+        texts.append(
+            {"instructions": f"{base}\nRule {i}: think about case {i % 17}.", "tone": "plain"}
+        )
+        parents.append(ps)
+        origins.append(origin)
+        skill = min(0.95, 0.2 + i / (1.4 * n))
+        scores = {}
+        for k, eid in enumerate(val_ids):
+            if k < 5:
+                scores[eid] = 0.0  # failed by every candidate
+            elif k < 10:
+                scores[eid] = 1.0  # solved by every candidate
+            else:
+                scores[eid] = 1.0 if i and rng.random() < skill else 0.0
+        subscores.append(scores)
+    best: dict[str, frozenset[int]] = {}
+    for eid in val_ids:
+        top = max(s[eid] for s in subscores)
+        best[eid] = frozenset(i for i, s in enumerate(subscores) if s[eid] == top)
+    ids = [Candidate(components=t).id for t in texts]
+    props: list[Proposal] = []
+    for i in range(1, n):
+        for k in range(proposals_per_candidate):
+            accepted = k == proposals_per_candidate - 1
+            props.append(
+                Proposal(
+                    index=len(props),
+                    kind=origins[i] if origins[i] == "merge" else "reflection",
+                    parent_ids=tuple(ids[p] for p in parents[i]),
+                    child_id=ids[i] if accepted else None,
+                    components=("instructions",),
+                    decision="accepted" if accepted else rng.choice(["rejected", "skipped"]),
+                    reason="improved" if accepted else f"no gain on minibatch ({i}.{k})",
+                    prompts={"instructions": f"Improve the text. Case {i}.{k}. " + "x " * 200},
+                    replies={"instructions": f"```\nRule {i}.{k}\n```"},
+                    new_texts={"instructions": f"Rule {i}.{k}"},
+                    metric_calls_at=10 * len(props),
+                )
+            )
+    return Result(
+        candidates=tuple(texts),
+        parents=tuple(parents),
+        origins=tuple(origins),
+        val_aggregate_scores=tuple(sum(s.values()) / val for s in subscores),
+        val_subscores=tuple(subscores),
+        per_val_instance_best_candidates=best,
+        discovery_eval_counts=tuple(10 * i * proposals_per_candidate for i in range(n)),
+        total_metric_calls=10 * len(props),
+        num_full_val_evals=n,
+        max_metric_calls=10 * len(props) + 10,
+        proposals=tuple(props),
+        stop_reason="budget exhausted",
+    )
+
+
+@pytest.fixture(scope="session")
+def large_result() -> Result:
+    return make_large_result()

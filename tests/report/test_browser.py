@@ -80,7 +80,7 @@ def test_charts_rendered(dom: str) -> None:
 def test_no_script_from_the_data_ran(dom: str) -> None:
     assert f"<title>{TITLE}</title>" in dom
     assert "pwned</title>" not in dom.split("</head>")[0]
-    assert "<script" not in dom
+    assert dom.count("<script") == 1  # gepakit's own filter script, allowed by its hash
     assert "<img" not in dom
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
     assert "&lt;img src=x onerror=" in dom

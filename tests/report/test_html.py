@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -10,26 +12,31 @@ from typer.testing import CliRunner
 from gepakit import Result
 from gepakit.cli.main import app
 from gepakit.report import build_report_data, render_html, write_report
+from gepakit.report.html import CSP, FILTER_SCRIPT
 
 from .conftest import XSS
 
 
 def test_page_has_every_section_and_chart(merge_result: Result) -> None:
     page = render_html(build_report_data(merge_result))
-    for section in ("summary", "score", "lineage", "frontier", "candidates", "proposals", "usage"):
+    sections = ("summary", "seed-diff", "score", "lineage", "frontier", "examples")
+    for section in (*sections, "candidates", "proposals", "usage"):
         assert f"id='{section}'" in page
     for chart in ("score-chart", "lineage-chart", "heatmap"):
-        assert f'<svg class="chart" id="{chart}"' in page
+        assert re.search(f'<svg class="chart[^"]*" id="{chart}"', page)
     assert page.count('class="edge edge-merge"') == 2
     assert "<ins> one</ins>" in page
 
 
-def test_page_is_self_contained_and_script_free(run_result: Result) -> None:
+def test_page_is_self_contained_and_runs_only_its_own_script(run_result: Result) -> None:
     page = render_html(build_report_data(run_result))
-    assert "<script" not in page.lower()
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S | re.I)
+    assert scripts == [FILTER_SCRIPT]
     assert not re.search(r"<img[^>]*onerror", page)
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", page)
-    assert "Content-Security-Policy" in page
+    digest = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in CSP and "unsafe-inline'; script" not in CSP
+    assert f'content="{CSP}"' in page
 
 
 def test_run_text_is_escaped(merge_result: Result) -> None:

@@ -54,6 +54,7 @@ COMMAND_MODULES = [
     "gepakit.cli.status",
     "gepakit.cli.export",
     "gepakit.cli.resume",
+    "gepakit.cli.watch",
 ]
 
 

@@ -12,7 +12,15 @@ from html import escape
 
 from gepakit.report.data import CandidateNode, CurvePoint, Edge, FrontierEntry
 
-__all__ = ["esc", "heatmap_svg", "lineage_svg", "score_color", "score_curve_svg"]
+__all__ = [
+    "esc",
+    "heatmap_rows",
+    "heatmap_svg",
+    "lineage_svg",
+    "score_color",
+    "score_curve_svg",
+    "timeline_svg",
+]
 
 
 def esc(value: object) -> str:
@@ -112,12 +120,23 @@ def _tree_order(nodes: Sequence[CandidateNode]) -> list[int]:
     return order
 
 
-def lineage_svg(nodes: Sequence[CandidateNode], edges: Sequence[Edge]) -> str:
-    """The lineage tree: one column per candidate (depth-first), one row per generation.
+TREE_LAYOUT_MAX = 20
+"""Up to this many candidates the lineage is drawn as a tree with labelled nodes; beyond
+it, as a fixed-width chart of score against discovery order (see `lineage_svg`)."""
 
+
+def lineage_svg(nodes: Sequence[CandidateNode], edges: Sequence[Edge]) -> str:
+    """The lineage: a labelled tree for small runs, a fixed-size chart for large ones.
+
+    Up to `TREE_LAYOUT_MAX` candidates: one column per candidate (depth-first), one row
+    per generation. Beyond that the tree would be thousands of pixels wide, so each
+    candidate is a dot at (order of discovery, val score) with an edge from each parent:
+    the chart keeps its width at 500 candidates and lineages read as rising paths.
     Solid edges are reflections, dashed edges merges; the best candidate has a thick ring;
     a red badge counts the rejected proposals made from a candidate.
     """
+    if len(nodes) > TREE_LAYOUT_MAX:
+        return _lineage_scatter_svg(nodes, edges)
     order = _tree_order(nodes)
     column = {i: k for k, i in enumerate(order)}
     max_depth = max((n.depth for n in nodes), default=0)
@@ -161,25 +180,165 @@ def lineage_svg(nodes: Sequence[CandidateNode], edges: Sequence[Edge]) -> str:
     return "".join(parts)
 
 
+def _lineage_scatter_svg(nodes: Sequence[CandidateNode], edges: Sequence[Edge]) -> str:
+    width, height, left, right, top, bottom = 1100, 420, 56, 16, 16, 40
+    lo, hi = _score_range([n.score for n in nodes])
+    count = max(1, len(nodes) - 1)
+    radius = 5 if len(nodes) <= 150 else 3.5
+
+    def pos(n: CandidateNode) -> tuple[float, float]:
+        x = left + (width - left - right) * n.index / count
+        y = top + (height - top - bottom) * (1 - (n.score - lo) / ((hi - lo) or 1.0))
+        return x, y
+
+    at = {n.index: pos(n) for n in nodes}
+    parts = [
+        f'<svg class="chart fit" id="lineage-chart" viewBox="0 0 {width} {height}" '
+        'preserveAspectRatio="xMidYMid meet" role="img" '
+        'aria-label="lineage: val score against order of discovery">'
+    ]
+    for k in range(5):
+        value = lo + (hi - lo) * k / 4
+        yy = top + (height - top - bottom) * (1 - k / 4)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_fmt(yy)}" '
+            f'y2="{_fmt(yy)}"/><text class="tick" x="{left - 6}" y="{_fmt(yy + 4)}" '
+            f'text-anchor="end">{value:.2f}</text>'
+        )
+    parts.append(
+        f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 8}" '
+        'text-anchor="middle">candidates in order of discovery (hover a dot, click to open)'
+        "</text>"
+    )
+    for e in edges:
+        if e.parent not in at or e.child not in at:
+            continue
+        (x1, y1), (x2, y2) = at[e.parent], at[e.child]
+        parts.append(
+            f'<path class="edge thin edge-{esc(e.kind)}" '
+            f'd="M{_fmt(x1)},{_fmt(y1)} L{_fmt(x2)},{_fmt(y2)}"/>'
+        )
+    for n in nodes:
+        cx, cy = at[n.index]
+        classes = "node" + (" best" if n.is_best else "") + (" frontier" if n.leads_on else "")
+        r = radius * 1.8 if n.is_best else radius
+        parts.append(
+            f'<a href="#cand-{n.index}"><g class="{classes}">'
+            f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{r}" '
+            f'fill="{score_color(n.score, lo, hi)}"/>'
+            f"<title>candidate {n.index} ({esc(n.origin)}): val {n.score:.3f}, parents "
+            f"{', '.join(map(str, n.parents)) or 'none'}, leads on {len(n.leads_on)} "
+            f"examples, {n.rejected} rejected proposals</title></g></a>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline_svg(
+    points: Sequence[tuple[float, float, float | None]], *, cost_label: str = "cost (USD)"
+) -> str:
+    """Best val score (line) and cumulative LM cost (dashed, right axis) against minutes.
+
+    `points` are (elapsed seconds, best score, cost or None).
+    """
+    width, height, left, right, top, bottom = 720, 260, 56, 64, 16, 40
+    t_max = max([p[0] for p in points] + [1.0]) / 60
+    lo, hi = _score_range([p[1] for p in points])
+    costs = [p[2] for p in points if p[2] is not None]
+    c_max = max([*costs, 0.0]) or 1.0
+
+    def x(seconds: float) -> float:
+        return left + (width - left - right) * (seconds / 60) / t_max
+
+    def y(score: float) -> float:
+        return top + (height - top - bottom) * (1 - (score - lo) / ((hi - lo) or 1.0))
+
+    def yc(cost: float) -> float:
+        return top + (height - top - bottom) * (1 - cost / c_max)
+
+    parts = [
+        f'<svg class="chart" id="timeline-chart" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" '
+        'aria-label="best val score and cost against wall time">'
+    ]
+    for k in range(5):
+        yy = top + (height - top - bottom) * (1 - k / 4)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_fmt(yy)}" '
+            f'y2="{_fmt(yy)}"/><text class="tick" x="{left - 6}" y="{_fmt(yy + 4)}" '
+            f'text-anchor="end">{lo + (hi - lo) * k / 4:.2f}</text>'
+        )
+        if costs:
+            parts.append(
+                f'<text class="tick" x="{width - right + 6}" y="{_fmt(yy + 4)}">'
+                f"{c_max * k / 4:.3g}</text>"
+            )
+        parts.append(
+            f'<text class="tick" x="{_fmt(left + (width - left - right) * k / 4)}" '
+            f'y="{height - bottom + 16}" text-anchor="middle">{t_max * k / 4:.1f}</text>'
+        )
+    parts.append(
+        f'<text class="axis" x="{(left + width - right) / 2}" y="{height - 6}" '
+        f'text-anchor="middle">minutes since the run started'
+        f"{f'; dashed: {esc(cost_label)}, right axis' if costs else ''}</text>"
+    )
+    if points:
+        path = [f"M{_fmt(x(points[0][0]))},{_fmt(y(points[0][1]))}"]
+        for prev, cur in itertools.pairwise(points):
+            path.append(f"L{_fmt(x(cur[0]))},{_fmt(y(prev[1]))}")
+            path.append(f"L{_fmt(x(cur[0]))},{_fmt(y(cur[1]))}")
+        parts.append(f'<path class="best-line" d="{" ".join(path)}"/>')
+        priced = [(t, c) for t, _, c in points if c is not None]
+        if priced:
+            line = " ".join(
+                f"{'M' if k == 0 else 'L'}{_fmt(x(t))},{_fmt(yc(c))}"
+                for k, (t, c) in enumerate(priced)
+            )
+            parts.append(f'<path class="cost-line" d="{line}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+HEATMAP_MAX_ROWS = 60
+"""The heatmap shows at most this many candidates (seed, best, frontier first)."""
+
+
+def heatmap_rows(count: int, keep: Sequence[int]) -> list[int]:
+    """Which candidate rows the heatmap shows: all up to `HEATMAP_MAX_ROWS`, else the
+    first `HEATMAP_MAX_ROWS` distinct candidates of `keep` (in priority order: seed,
+    best, then the frontier), shown in index order."""
+    if count <= HEATMAP_MAX_ROWS:
+        return list(range(count))
+    picked = list(dict.fromkeys(i for i in keep if 0 <= i < count))[:HEATMAP_MAX_ROWS]
+    return sorted(picked)
+
+
 def heatmap_svg(
     val_ids: Sequence[str],
     scores: Sequence[Sequence[float | None]],
     frontier: Sequence[FrontierEntry],
+    rows: Sequence[int] | None = None,
 ) -> str:
-    """Score of every candidate (row) on every val example (column); leaders are outlined."""
+    """Score of candidates (rows) on every val example (column); leaders are outlined.
+
+    `rows` picks the candidates shown (default: all), so a run with hundreds of
+    candidates keeps a readable map (see `heatmap_rows`).
+    """
+    shown = list(range(len(scores))) if rows is None else list(rows)
     cell = 18 if len(val_ids) <= 40 else max(6, 720 // max(1, len(val_ids)))
     left, top = 48, 12
     width = left + cell * len(val_ids) + 8
-    height = top + cell * len(scores) + 24
+    height = top + cell * len(shown) + 24
     finite = [s for row in scores for s in row if s is not None and math.isfinite(s)]
     lo, hi = _score_range(finite)
-    leaders = [set(e.leaders) for e in frontier]
+    leaders = [set(e.leaders) if e.discriminating else set() for e in frontier]
     parts = [
-        f'<svg class="chart" id="heatmap" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="per-example scores">'
+        f'<svg class="chart fit" id="heatmap" viewBox="0 0 {width} {height}" '
+        f'style="max-width:{width}px" role="img" aria-label="per-example scores">'
     ]
-    for i, row in enumerate(scores):
-        y = top + cell * i
+    for pos, i in enumerate(shown):
+        row = scores[i]
+        y = top + cell * pos
         parts.append(
             f'<a href="#cand-{i}"><text class="tick" x="{left - 6}" y="{y + cell * 0.7:.1f}" '
             f'text-anchor="end">#{i}</text></a>'

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gepakit.errors import ConfigError, GepakitError
+from gepakit.report.details import RunDetails
 from gepakit.result import Result
 from gepakit.types import Candidate
 
@@ -76,11 +77,17 @@ class Edge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FrontierEntry:
-    """One val example: its best score and the candidates reaching it."""
+    """One val example: its best score and the candidates reaching it.
+
+    `discriminating` is False when every candidate scores the same on it (all solve it
+    or all fail it): such an example says nothing about which candidate is better, so
+    the report does not count it as "led" by anyone.
+    """
 
     example_id: str
     best: float
     leaders: tuple[int, ...]
+    discriminating: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +166,10 @@ class ReportData:
     proposals: tuple[ProposalView, ...]
     usage: tuple[UsageRow, ...]
     decisions: Mapping[str, int]
+    seed_diff: tuple[ComponentDiff, ...] = ()
+    """The best candidate against the seed, per component (empty when the seed is best)."""
+    details: RunDetails | None = None
+    """Per-example results and the timeline, when the run's store was available."""
 
 
 def load_result(source: Result | str | Path) -> Result:
@@ -316,7 +327,15 @@ def _frontier(result: Result, val_ids: Sequence[str]) -> tuple[FrontierEntry, ..
         leaders = result.per_val_instance_best_candidates.get(eid)
         if leaders is None:
             leaders = frozenset(i for v, i in scored if v == best)
-        entries.append(FrontierEntry(example_id=eid, best=best, leaders=tuple(sorted(leaders))))
+        tied = len(scored) == len(result.val_subscores) and all(v == best for v, _ in scored)
+        entries.append(
+            FrontierEntry(
+                example_id=eid,
+                best=best,
+                leaders=tuple(sorted(leaders)),
+                discriminating=not tied,
+            )
+        )
     return tuple(entries)
 
 
@@ -326,6 +345,8 @@ def _nodes(
     depths = _depths(result.parents)
     leads: dict[int, list[str]] = {}
     for entry in frontier:
+        if not entry.discriminating:
+            continue
         for i in entry.leaders:
             leads.setdefault(i, []).append(entry.example_id)
     best = result.best_idx
@@ -434,12 +455,33 @@ def _usage_row(role: str, counts: Mapping[str, Any]) -> UsageRow:
     )
 
 
-def build_report_data(result: Result, *, title: str | None = None) -> ReportData:
+def _seed_diff(result: Result) -> tuple[ComponentDiff, ...]:
+    best = result.best_idx
+    if best == 0:
+        return ()
+    old, new = result.candidates[0], result.candidates[best]
+    return tuple(
+        ComponentDiff(
+            child=best,
+            parent=0,
+            component=name,
+            changed=old.get(name, "") != new.get(name, ""),
+            rows=diff_rows(old.get(name, ""), new.get(name, "")),
+        )
+        for name in sorted(set(old) | set(new))
+    )
+
+
+def build_report_data(
+    result: Result, *, title: str | None = None, details: RunDetails | None = None
+) -> ReportData:
     """Compute everything the report shows from `result`.
 
     Args:
         result: a finished (or interrupted) run.
         title: page title; default names the run directory, if any.
+        details: per-example results and timeline from the run's store
+            (`gepakit.report.details.load_details`), if available.
 
     Returns:
         The `ReportData`.
@@ -470,8 +512,9 @@ def build_report_data(result: Result, *, title: str | None = None) -> ReportData
         "max_metric_calls": result.max_metric_calls,
         "cache_hits": result.cache_hits,
         "proposals": len(proposals),
-        "frontier_size": len({i for e in frontier for i in e.leaders}),
+        "frontier_size": len({i for e in frontier if e.discriminating for i in e.leaders}),
         "val_examples": len(val_ids),
+        "tied_examples": sum(not e.discriminating for e in frontier),
         "stop_reason": result.stop_reason,
         "seed": result.seed,
         "run_dir": result.run_dir,
@@ -490,4 +533,6 @@ def build_report_data(result: Result, *, title: str | None = None) -> ReportData
         proposals=proposals,
         usage=_usage(result.usage),
         decisions=dict(decisions),
+        seed_diff=_seed_diff(result),
+        details=details,
     )
