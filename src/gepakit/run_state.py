@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from gepakit.errors import RunInUseError, StoreError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["RunState", "is_active", "run_state", "start_fresh"]
 
@@ -60,20 +56,51 @@ class RunState:
 
 
 def is_active(run_dir: str | Path) -> bool:
-    """Whether a process holds the run's lock (the run is going on right now)."""
+    """Whether a process holds the run's lock (the run is going on right now).
+
+    Never takes the lock, not even for a moment: a run starting at that instant would
+    find it taken and fail with "run in use". On Linux the kernel's lock table
+    (/proc/locks) is read; elsewhere, whether the pid in the lock file is alive.
+    """
     path = Path(run_dir) / LOCK_NAME
-    if fcntl is None or not path.is_file():
-        return False
     try:
-        with path.open("rb") as f:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        inode = path.stat().st_ino
     except OSError:
         return False
+    held = _flock_held(inode)
+    return held if held is not None else _pid_alive(path)
+
+
+def _flock_held(inode: int) -> bool | None:
+    """Whether /proc/locks lists a FLOCK on `inode`; None when it cannot be read."""
+    try:
+        table = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" ("->" marks blocked waiters)
+        if "FLOCK" in fields and "->" not in fields:
+            device_inode = next((f for f in fields if f.count(":") == 2), "")
+            if device_inode.rsplit(":", 1)[-1] == str(inode):
+                return True
     return False
+
+
+def _pid_alive(lock_file: Path) -> bool:
+    try:
+        pid = int(lock_file.read_text(encoding="utf-8").strip() or "0")
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def run_state(run_dir: str | Path) -> RunState:

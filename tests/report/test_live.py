@@ -10,7 +10,7 @@ from pathlib import Path
 import gepakit
 from gepakit import Result, Score
 from gepakit.report import build_report_data, load_details, render_html, write_report
-from gepakit.report.live import run_state, watch_run
+from gepakit.report.live import watch_run, watch_state
 
 
 def _evaluate_slowly(delay: float):  # a test evaluator factory
@@ -107,17 +107,10 @@ def test_watch_follows_a_running_run_until_it_finishes(tmp_path: Path) -> None:
     assert len(calls) >= 2 and calls == sorted(calls) and calls[-1] > calls[0]
 
 
-def test_run_state_interrupted_when_no_process_holds_the_run(tmp_path: Path) -> None:
+def test_watch_state_of_finished_and_missing_runs(tmp_path: Path) -> None:
     result = _run(tmp_path / "run", budget=40)
-    assert run_state(tmp_path / "run", result) == "finished"
-    unfinished = Result(**{**_fields(result), "stop_reason": "not finished: interrupted"})
-    (tmp_path / "run" / ".lock").write_text("999999999", encoding="utf-8")
-    assert run_state(tmp_path / "run", unfinished) == "interrupted"
-    assert run_state(tmp_path / "nothing", None) == "waiting"
-
-
-def _fields(result: Result) -> dict[str, object]:
-    return {name: getattr(result, name) for name in Result.__dataclass_fields__}
+    assert watch_state(tmp_path / "run", result) == "finished"
+    assert watch_state(tmp_path / "nothing", None) == "waiting"
 
 
 def test_cli_watch_once_on_a_finished_run(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def watch(
 
     Open the page in a browser: it reloads itself while the run goes on and shows the
     final report when it ends. Watching never blocks or slows the run (the store is
-    read, not locked). Exits 0 when the run finished, 3 when it was interrupted.
+    read, not locked). Exits 0 when the run finished, 3 when it failed or was interrupted, 4 when no
+    run started before --timeout.
     """
     from gepakit.report.live import watch_run  # imported late: keeps `gepakit --help` fast
 
@@ -34,6 +35,9 @@ def watch(
         state = watch_run(run_dir, page, interval=interval, once=once, timeout=timeout)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    if state == "failed":
+        typer.echo(f"the run failed; see `gepakit status {run_dir}`")
+        raise typer.Exit(3)
     if state == "interrupted":
         typer.echo(f"the run stopped before it finished; continue it: gepakit resume {run_dir}")
         raise typer.Exit(3)

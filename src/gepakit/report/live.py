@@ -7,7 +7,6 @@ lock, so watching cannot disturb or block a run.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,43 +16,19 @@ from gepakit.report.data import build_report_data
 from gepakit.report.details import load_details
 from gepakit.report.html import write_html
 from gepakit.result import Result
+from gepakit.run_state import run_state
 
-__all__ = ["RunState", "run_state", "status_line", "watch_run"]
+__all__ = ["WatchState", "status_line", "watch_run", "watch_state"]
 
-RunState = Literal["waiting", "running", "finished", "interrupted"]
-
-NOT_FINISHED = "not finished"
-"""How `gepakit.load_run` starts the stop reason of a run whose last session has not ended."""
+WatchState = Literal["waiting", "running", "finished", "interrupted", "failed"]
 
 
-def _holder_alive(run_dir: Path) -> bool:
-    """Whether the process named in the run's lock file is alive.
-
-    Reading the pid instead of trying the lock: taking the lock, even for a moment,
-    could make a run that starts at that instant fail with "run in use".
-    """
-    try:
-        pid = int((run_dir / ".lock").read_text(encoding="utf-8").strip() or "0")
-    except (OSError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def run_state(run_dir: str | Path, result: Result | None) -> RunState:
-    """What the run in `run_dir` is doing, given its loaded `result` (None: not readable yet)."""
+def watch_state(run_dir: str | Path, result: Result | None) -> WatchState:
+    """What the run in `run_dir` is doing, for the watcher (see `gepakit.run_state`)."""
     if result is None or not result.candidates:
         return "waiting"
-    if not result.stop_reason.startswith(NOT_FINISHED):
-        return "finished"
-    return "running" if _holder_alive(Path(run_dir)) else "interrupted"
+    kind = run_state(run_dir).kind
+    return "waiting" if kind == "new" else kind
 
 
 def status_line(result: Result) -> str:
@@ -93,7 +68,7 @@ def watch_run(
     timeout: float | None = None,
     echo: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
-) -> RunState:
+) -> WatchState:
     """Follow the run in `run_dir`, rewriting the report at `output` as it changes.
 
     While the run goes on, the page reloads itself every `interval` seconds and says it
@@ -110,15 +85,15 @@ def watch_run(
         sleep: how to wait (tests pass a fake).
 
     Returns:
-        The run's state when watching stopped: "finished", "interrupted", or (with
-        `once` or `timeout`) "running" / "waiting".
+        The run's state when watching stopped: "finished", "failed", "interrupted",
+        or (with `once` or `timeout`) "running" / "waiting".
     """
     path = Path(run_dir)
     start = time.monotonic()
     last = ""
     while True:
         result = _load(path)
-        state = run_state(path, result)
+        state = watch_state(path, result)
         if result is not None and state != "waiting":
             details = load_details(path, result)
             data = build_report_data(result, details=details)
@@ -127,7 +102,7 @@ def watch_run(
             if line.split("  ", 1)[1] != last:
                 echo(line)
                 last = line.split("  ", 1)[1]
-        if once or state in ("finished", "interrupted"):
+        if once or state in ("finished", "failed", "interrupted"):
             return state
         if timeout is not None and time.monotonic() - start >= timeout:
             return state
