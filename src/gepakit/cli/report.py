@@ -17,11 +17,14 @@ def report(
     ] = Path("report.html"),
     title: Annotated[str | None, typer.Option(help="Page title \\[default: the run].")] = None,
 ) -> None:
-    """Write a self-contained HTML report of a run (works offline, no scripts).
+    """Write a self-contained HTML report of a run (one file, works offline).
 
-    The page shows the best val score against metric calls, the lineage tree, the
-    Pareto frontier with a per-example heatmap, text diffs between each candidate and
-    its parent, every reflection prompt and reply, and LM usage and cost.
+    The page shows the seed-to-best diff, the best val score against metric calls and
+    wall time (with LM cost), the lineage, the Pareto frontier with a per-example
+    heatmap, each val example's seed and best outputs and feedback side by side, text
+    diffs between each candidate and its parent, every reflection prompt and reply (all
+    searchable and filterable), and LM usage and cost. `gepakit watch` keeps a live
+    copy of it while a run goes on.
     """
     from gepakit.errors import ConfigError
     from gepakit.report import write_report  # imported late: keeps `gepakit --help` fast

@@ -24,8 +24,8 @@ def watch(
 
     Open the page in a browser: it reloads itself while the run goes on and shows the
     final report when it ends. Watching never blocks or slows the run (the store is
-    read, not locked). Exits 0 when the run finished, 3 when it failed or was interrupted, 4 when no
-    run started before --timeout.
+    read, not locked). Exits 0 when the run finished, 1 when it failed, 130 when it was
+    interrupted (resume it), 4 when no run started before --timeout.
     """
     from gepakit.report.live import watch_run  # imported late: keeps `gepakit --help` fast
 
@@ -36,13 +36,15 @@ def watch(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     if state == "failed":
-        typer.echo(f"the run failed; see `gepakit status {run_dir}`")
-        raise typer.Exit(3)
+        typer.echo(f"the run failed; see: gepakit status {run_dir}", err=True)
+        raise typer.Exit(1)
     if state == "interrupted":
-        typer.echo(f"the run stopped before it finished; continue it: gepakit resume {run_dir}")
-        raise typer.Exit(3)
+        typer.echo(
+            f"the run stopped before it finished; resume it: gepakit resume {run_dir}", err=True
+        )
+        raise typer.Exit(130)
     if state == "waiting":
-        typer.echo(f"no run has started in {run_dir} yet", err=True)
+        typer.echo(f"error: no run has started in {run_dir}", err=True)
         raise typer.Exit(4)
 
 
