@@ -166,6 +166,11 @@ class Result:
         # "-inf", "nan", which `from_dict` reads back: JSON has no Infinity.
         data = to_jsonable(self.to_dict())
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: \u escapes read back exactly
+                text = json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text

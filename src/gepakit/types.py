@@ -47,7 +47,8 @@ def to_jsonable(value: Any) -> Any:
 def content_hash(value: Any, length: int = 16) -> str:
     """Stable hex digest of JSON-able content (sorted keys)."""
     blob = json.dumps(to_jsonable(value), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+    # surrogatepass: text with a lone surrogate (a cut emoji) still gets a stable id
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
 def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Mapping
 
 from gepakit.errors import SchemaVersionError, StoreError
+from gepakit.store._codec import ROLLOUT_COLUMNS, row_checksum
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
+"""2 added a per-record checksum (``crc``) to every table; version 1 files are upgraded
+in place when a run is opened for writing, and read as they are by readers."""
+READABLE_RUN_VERSIONS = (1, 2)
 CACHE_SCHEMA_VERSION = 1
+
+CHECKED_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "meta": ("key", "value"),
+    "examples": ("split", "position", "id", "data"),
+    "candidates": ("idx", "id", "components", "parents", "info"),
+    "rollouts": ("paid", "evaluator_id", "created", *ROLLOUT_COLUMNS.split(", ")),
+    "proposals": ("idx", "kind", "decision", "reason", "child_id", "data"),
+    "step_results": ("job", "step", "payload"),
+    "deliveries": ("seq", "job", "step"),
+    "events": ("time", "kind", "data"),
+}
+"""Per table, the columns a record's checksum covers, in order."""
 
 UPGRADE_HINT = (
     "upgrade gepakit (pip install -U gepakit) to read it, or start a new run_dir; "
@@ -17,13 +34,15 @@ UPGRADE_HINT = (
 RUN_TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
+        value TEXT NOT NULL,
+        crc INTEGER
     )""",
     """CREATE TABLE IF NOT EXISTS examples (
         split TEXT NOT NULL,
         position INTEGER NOT NULL,
         id TEXT NOT NULL,
         data TEXT NOT NULL,
+        crc INTEGER,
         PRIMARY KEY (split, position)
     )""",
     """CREATE TABLE IF NOT EXISTS candidates (
@@ -31,7 +50,8 @@ RUN_TABLES = (
         id TEXT NOT NULL,
         components TEXT NOT NULL,
         parents TEXT NOT NULL,
-        info TEXT NOT NULL
+        info TEXT NOT NULL,
+        crc INTEGER
     )""",
     # paid = 1: this run paid the metric call; paid = 0: a hit copied from the shared
     # cache, kept so a resume replays the same hits even if the cache file is gone.
@@ -51,6 +71,7 @@ RUN_TABLES = (
         duration REAL NOT NULL,
         error TEXT,
         created REAL NOT NULL,
+        crc INTEGER,
         UNIQUE (candidate_id, example_id, split)
     )""",
     """CREATE TABLE IF NOT EXISTS proposals (
@@ -59,24 +80,28 @@ RUN_TABLES = (
         decision TEXT NOT NULL,
         reason TEXT NOT NULL,
         child_id TEXT,
-        data TEXT NOT NULL
+        data TEXT NOT NULL,
+        crc INTEGER
     )""",
     """CREATE TABLE IF NOT EXISTS step_results (
         job INTEGER NOT NULL,
         step INTEGER NOT NULL,
         payload TEXT NOT NULL,
+        crc INTEGER,
         PRIMARY KEY (job, step)
     )""",
     """CREATE TABLE IF NOT EXISTS deliveries (
         seq INTEGER PRIMARY KEY,
         job INTEGER NOT NULL,
-        step INTEGER NOT NULL
+        step INTEGER NOT NULL,
+        crc INTEGER
     )""",
     """CREATE TABLE IF NOT EXISTS events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         time REAL NOT NULL,
         kind TEXT NOT NULL,
-        data TEXT NOT NULL
+        data TEXT NOT NULL,
+        crc INTEGER
     )""",
 )
 
@@ -93,13 +118,25 @@ CACHE_TABLES = (
 )
 
 
+Migration = Callable[[sqlite3.Connection], None]
+
+
 def ensure_schema(
-    conn: sqlite3.Connection, kind: str, version: int, tables: tuple[str, ...], path: str
+    conn: sqlite3.Connection,
+    kind: str,
+    version: int,
+    tables: tuple[str, ...],
+    path: str,
+    migrations: Mapping[int, Migration] | None = None,
 ) -> None:
-    """Create the tables of a new file, or check the version of an existing one.
+    """Create the tables of a new file, or check (and upgrade) the version of an existing one.
+
+    `migrations` maps an older version to the function upgrading it by one version;
+    each runs in one transaction with the version bump.
 
     Raises:
-        SchemaVersionError: the file is of another kind or another schema version.
+        SchemaVersionError: the file is of another kind or a version this gepakit cannot
+            read or upgrade.
     """
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (kind TEXT NOT NULL, version INTEGER NOT NULL)"
@@ -118,6 +155,16 @@ def ensure_schema(
             f"{path} is a gepakit {found_kind} file, not a {kind} file; "
             f"give the path of a {kind} file"
         )
+    while found != version and migrations and found in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            migrations[found](conn)
+            conn.execute("UPDATE schema_version SET version = ?", (found + 1,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        found += 1
     if found != version:
         raise SchemaVersionError(
             f"{path} has {kind} schema version {found}, this gepakit reads version "
@@ -125,8 +172,30 @@ def ensure_schema(
         )
 
 
-def check_readonly_schema(conn: sqlite3.Connection, kind: str, version: int, path: str) -> None:
-    """Like `ensure_schema` for a reader: the file must already hold a store."""
+def add_checksums(conn: sqlite3.Connection) -> None:
+    """Upgrade a run store from version 1 to 2: a checksum column on every table,
+    filled for the records already there (their current bytes are taken as intact)."""
+    for table, columns in CHECKED_COLUMNS.items():
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER")
+        rows = conn.execute(f"SELECT rowid, {', '.join(columns)} FROM {table}").fetchall()
+        conn.executemany(
+            f"UPDATE {table} SET crc = ? WHERE rowid = ?",
+            [(row_checksum(row[1:]), row[0]) for row in rows],
+        )
+
+
+RUN_MIGRATIONS: Mapping[int, Migration] = {1: add_checksums}
+
+
+def check_readonly_schema(
+    conn: sqlite3.Connection, kind: str, version: int | tuple[int, ...], path: str
+) -> int:
+    """Like `ensure_schema` for a reader: the file must already hold a store.
+
+    Returns:
+        The version found (one of `version`).
+    """
+    versions = (version,) if isinstance(version, int) else version
     try:
         rows = conn.execute("SELECT kind, version FROM schema_version").fetchall()
     except sqlite3.OperationalError:
@@ -134,8 +203,9 @@ def check_readonly_schema(conn: sqlite3.Connection, kind: str, version: int, pat
     if not rows:
         raise StoreError(f"{path} holds no gepakit {kind}")
     found_kind, found = rows[0]
-    if found_kind != kind or found != version:
+    if found_kind != kind or found not in versions:
         raise SchemaVersionError(
             f"{path} is a gepakit {found_kind} file of schema version {found}; this gepakit "
-            f"reads {kind} version {version}; {UPGRADE_HINT}"
+            f"reads {kind} version {versions[-1]}; {UPGRADE_HINT}"
         )
+    return int(found)

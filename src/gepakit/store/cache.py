@@ -7,6 +7,7 @@ rollout written for a key wins.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -14,10 +15,12 @@ from pathlib import Path
 
 from gepakit.engine.protocols import RolloutKey
 from gepakit.errors import StoreError
-from gepakit.store._codec import dumps, loads
+from gepakit.store._codec import dumps, encode_text, loads
 from gepakit.store._schema import CACHE_SCHEMA_VERSION, CACHE_TABLES, ensure_schema
 from gepakit.store.memory import MemoryStore
 from gepakit.types import Rollout
+
+log = logging.getLogger("gepakit")
 
 
 class EvalCache:
@@ -52,13 +55,34 @@ class EvalCache:
 
     def get(self, evaluator_id: str, key: RolloutKey) -> Rollout | None:
         """The cached rollout for `key` under `evaluator_id`, or None."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT data FROM rollouts WHERE evaluator_id = ? AND candidate_id = ? "
-                "AND example_id = ? AND split = ?",
-                (evaluator_id, *key),
-            ).fetchone()
-        return None if row is None else Rollout.from_dict(loads(row[0]))
+        cid, eid, split = key
+        try:
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT data FROM rollouts WHERE evaluator_id = ? AND candidate_id = ? "
+                    "AND example_id = ? AND split = ?",
+                    (encode_text(evaluator_id), encode_text(cid), encode_text(eid), split),
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the evaluation cache {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        try:
+            rollout = Rollout.from_dict(loads(row[0]))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning(
+                "the evaluation cache %s holds a damaged record for candidate %s on example "
+                "%r (%s); treating it as a miss (the rollout runs again)",
+                self.path,
+                cid,
+                eid,
+                exc,
+            )
+            return None
+        if (rollout.candidate_id, rollout.example_id, rollout.split) != key:
+            log.warning("the evaluation cache %s holds a damaged record; ignoring it", self.path)
+            return None
+        return rollout
 
     def put(self, evaluator_id: str, rollout: Rollout) -> None:
         """Add `rollout` unless the key is cached already."""
@@ -68,15 +92,15 @@ class EvalCache:
                 self._conn.execute(
                     "INSERT OR IGNORE INTO rollouts VALUES (?, ?, ?, ?, ?, ?)",
                     (
-                        evaluator_id,
-                        rollout.candidate_id,
-                        rollout.example_id,
+                        encode_text(evaluator_id),
+                        encode_text(rollout.candidate_id),
+                        encode_text(rollout.example_id),
                         rollout.split,
                         data,
                         time.time(),
                     ),
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeError) as exc:
             raise StoreError(f"cannot write the evaluation cache {self.path}: {exc}") from exc
 
     def __len__(self) -> int:

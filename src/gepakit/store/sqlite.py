@@ -8,6 +8,17 @@ metric call that completed and was recorded is never paid again. Writing one
 rollout costs a few tens of microseconds (see ``benchmarks/store_bench.py``),
 so batching would buy little and could lose paid work on a crash.
 
+The main file holds what was paid, not only the write-ahead log: a PASSIVE checkpoint
+runs after `CHECKPOINT_EVERY` commits (at most every `CHECKPOINT_MIN_SECONDS`), after
+`CHECKPOINT_MAX_SECONDS` otherwise, and at close, so losing ``run.db-wal`` (deleted, or
+run.db copied without it) loses at most the last few records. A new run.db is created
+complete and renamed into place, so a run.db that exists but is empty or not SQLite is
+never taken for a new run: it is refused.
+
+Every record carries a checksum (schema version 2), checked when the store opens for
+writing and whenever a record is read, so a damaged record that SQLite's own
+``quick_check`` passes is reported by table and key instead of being used.
+
 Reads that resume needs on every step are served from memory: the keys of the
 rollouts this run paid for (and of cache hits it used) are loaded when the store
 opens, so `own_rollout` misses are a dict lookup and hits one primary-key read.
@@ -15,18 +26,31 @@ opens, so `own_rollout` misses are a dict lookup and hits one primary-key read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gepakit.engine.protocols import RolloutKey
 from gepakit.errors import StoreError
-from gepakit.store._codec import ROLLOUT_COLUMNS, dumps, loads, rollout_from_row, rollout_row
+from gepakit.store._codec import (
+    decode_text,
+    dumps,
+    encode_text,
+    loads,
+    rollout_from_row,
+    rollout_row,
+    row_checksum,
+)
 from gepakit.store._schema import (
+    CHECKED_COLUMNS,
+    READABLE_RUN_VERSIONS,
+    RUN_MIGRATIONS,
     RUN_SCHEMA_VERSION,
     RUN_TABLES,
     check_readonly_schema,
@@ -39,10 +63,16 @@ from gepakit.types import Candidate, Example, Proposal, Rollout
 log = logging.getLogger("gepakit")
 
 DB_NAME = "run.db"
-_INSERT_ROLLOUT = (
-    f"INSERT OR REPLACE INTO rollouts (paid, evaluator_id, created, {ROLLOUT_COLUMNS}) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+CHECKPOINT_EVERY = 8
+"""Commits after which the WAL is checkpointed into run.db (rate-limited, see below)."""
+CHECKPOINT_MIN_SECONDS = 0.25
+"""Checkpoints are at least this far apart: a checkpoint syncs the disk (~10 ms), so
+very fast writers pay at most a few percent; they lose at most this much work."""
+CHECKPOINT_MAX_SECONDS = 2.0
+"""A slow writer's commits are checkpointed after at most this long."""
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+T = TypeVar("T")
 
 
 class SQLiteStore:
@@ -86,6 +116,9 @@ class SQLiteStore:
         self._steps: set[tuple[int, int]] = set()
         self._n_deliveries = 0
         self._closed = False
+        self._checked = True  # records carry checksums (False: a version-1 file, read-only)
+        self._commits = 0
+        self._checkpointed = time.monotonic()
         self._owns_cache = False
         self.cache: EvalCache | None = None
         if readonly:
@@ -93,6 +126,10 @@ class SQLiteStore:
         else:
             self._conn = self._connect_writer()
         try:
+            if not readonly:
+                self._verify_all()
+                # Prove the file is writable now, before any LM call is made.
+                self._insert("INSERT OR REPLACE", "meta", ("last_opened", dumps(time.time())))
             self._load_index()
             self._owns_cache = isinstance(cache, (str, Path))
             self.cache = EvalCache(cache) if isinstance(cache, (str, Path)) else cache
@@ -110,17 +147,18 @@ class SQLiteStore:
         self._run_lock = RunLock(self.run_dir)
         self._run_lock.acquire()
         try:
+            if self.path.exists():
+                self._check_header()
+            else:
+                self._create_file()
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
             self._check_integrity(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA wal_autocheckpoint=4000")  # fewer checkpoint fsyncs
-            ensure_schema(conn, "run", RUN_SCHEMA_VERSION, RUN_TABLES, str(self.path))
-            # Prove the file is writable now, before any LM call is made.
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('last_opened', ?)", (dumps(time.time()),)
+            ensure_schema(
+                conn, "run", RUN_SCHEMA_VERSION, RUN_TABLES, str(self.path), RUN_MIGRATIONS
             )
         except sqlite3.Error as exc:
             self._run_lock.release()
@@ -133,16 +171,52 @@ class SQLiteStore:
     def _connect_reader(self) -> sqlite3.Connection:
         if not self.path.is_file():
             raise StoreError(f"no gepakit run in {self.run_dir} (no {DB_NAME})")
+        self._check_header()
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
             self._check_integrity(conn)
-            check_readonly_schema(conn, "run", RUN_SCHEMA_VERSION, str(self.path))
+            found = check_readonly_schema(conn, "run", READABLE_RUN_VERSIONS, str(self.path))
+            self._checked = found >= 2
             conn.execute("PRAGMA query_only=1")
         except sqlite3.Error as exc:
             raise self._open_error(exc) from exc
         return conn
+
+    def _check_header(self) -> None:
+        """Refuse a run.db that exists but is not SQLite (empty, truncated, garbage)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+            size = self.path.stat().st_size
+        except OSError as exc:
+            raise StoreError(f"cannot read the run store {self.path}: {exc}") from exc
+        if head != _SQLITE_MAGIC:
+            what = "is empty" if size == 0 else f"is not a SQLite file ({size} bytes)"
+            raise StoreError(
+                f"the run store {self.path} exists but {what}; nothing was read or written. "
+                "If it held a run, restore it from a backup; to start a new run, delete it "
+                "or choose another run_dir"
+            )
+
+    def _create_file(self) -> None:
+        """Create run.db with its tables under another name, then rename it into place."""
+        tmp = self.path.with_name(DB_NAME + ".new")
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            ensure_schema(conn, "run", RUN_SCHEMA_VERSION, RUN_TABLES, str(self.path))
+        finally:
+            conn.close()
+        os.replace(tmp, self.path)
+        with contextlib.suppress(OSError):  # make the rename durable where the OS allows
+            fd = os.open(self.run_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _check_integrity(self, conn: sqlite3.Connection) -> None:
         rows = conn.execute("PRAGMA quick_check").fetchall()
@@ -169,7 +243,8 @@ class SQLiteStore:
         for seq, cid, eid, split, paid in self._conn.execute(
             "SELECT seq, candidate_id, example_id, split, paid FROM rollouts"
         ):
-            (self._own if paid else self._borrowed)[(cid, eid, split)] = seq
+            key = (str(decode_text(cid)), str(decode_text(eid)), split)
+            (self._own if paid else self._borrowed)[key] = seq
         self._candidates = {r[0] for r in self._conn.execute("SELECT idx FROM candidates")}
         self._proposals = {r[0] for r in self._conn.execute("SELECT idx FROM proposals")}
         self._steps = {(j, s) for j, s in self._conn.execute("SELECT job, step FROM step_results")}
@@ -181,19 +256,90 @@ class SQLiteStore:
         if self.readonly:
             raise StoreError(f"the run store {self.path} was opened read-only")
         try:
-            return self._conn.execute(sql, params)
+            cur = self._conn.execute(sql, params)
+        except (sqlite3.Error, UnicodeError, OverflowError) as exc:
+            raise StoreError(
+                f"cannot write to the run store {self.path}: {type(exc).__name__}: {exc} "
+                "(disk full or read-only? the run stops here; fix it and resume with the "
+                "same run_dir)"
+            ) from exc
+        if not self._conn.in_transaction:
+            self._committed()
+        return cur
+
+    def _insert(self, verb: str, table: str, values: Sequence[Any]) -> sqlite3.Cursor:
+        """``verb INTO table`` of one record, with its checksum."""
+        columns = CHECKED_COLUMNS[table]
+        marks = ", ".join("?" * (len(columns) + 1))
+        sql = f"{verb} INTO {table} ({', '.join(columns)}, crc) VALUES ({marks})"
+        return self._write(sql, (*values, row_checksum(values)))
+
+    def _committed(self) -> None:
+        """Checkpoint the WAL into run.db every few commits (see the module docstring)."""
+        self._commits += 1
+        elapsed = time.monotonic() - self._checkpointed
+        due = self._commits >= CHECKPOINT_EVERY or elapsed >= CHECKPOINT_MAX_SECONDS
+        if not due or elapsed < CHECKPOINT_MIN_SECONDS:
+            return
+        now = time.monotonic()
+        self._commits, self._checkpointed = 0, now
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise StoreError(
-                f"cannot write to the run store {self.path}: {exc} (disk full or "
-                "read-only? the run stops here; fix it and resume with the same run_dir)"
+                f"cannot write to the run store {self.path}: checkpoint failed: {exc} (disk "
+                "full? the run stops here; fix it and resume with the same run_dir)"
             ) from exc
 
-    def _read_rollout(self, seq: int) -> Rollout:
+    def _select(
+        self, table: str, tail: str = "", params: Sequence[Any] = (), *, verify: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """The records of `table` matching `tail` (WHERE/ORDER clauses).
+
+        Checksums are verified by readers, and by a writer once at open (`_verify_all`):
+        after that, a writer reads records it checked or wrote itself.
+        """
+        columns = CHECKED_COLUMNS[table]
+        crc = "crc" if self._checked and (verify or self.readonly) else "NULL"
+        sql = f"SELECT {', '.join(columns)}, {crc} FROM {table} {tail}"
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE seq = ?", (seq,)
-            ).fetchone()
-        return rollout_from_row(row)
+            rows = self._conn.execute(sql, params).fetchall()
+        out: list[tuple[Any, ...]] = []
+        for row in rows:
+            values, stored = row[:-1], row[-1]
+            if stored is not None and stored != row_checksum(values):
+                raise self._damaged(table, values, "fails its checksum")
+            out.append(values)
+        return out
+
+    def _decode(self, table: str, values: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        """`fn()`, with a clear `StoreError` naming the record if it cannot be decoded."""
+        try:
+            return fn()
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise self._damaged(table, values, f"cannot be decoded ({exc})") from exc
+
+    def _damaged(self, table: str, values: Sequence[Any], what: str) -> StoreError:
+        columns = CHECKED_COLUMNS[table]
+        shown = [c for c in ("candidate_id", "example_id", "split") if c in columns]
+        shown = shown or list(columns[: 2 if table in ("examples", "step_results") else 1])
+        key = ", ".join(f"{c}={values[columns.index(c)]!r}"[:80] for c in shown)
+        return StoreError(
+            f"the run store {self.path} is damaged: the {table} record ({key}) {what}. "
+            "Restore run.db from a backup, or start a new run_dir; nothing was changed"
+        )
+
+    def _verify_all(self) -> None:
+        """Check every record's checksum (a writer does it once, before any LM call)."""
+        for table in CHECKED_COLUMNS:
+            self._select(table, verify=True)
+
+    def _read_rollout(self, seq: int) -> Rollout:
+        rows = self._select("rollouts", "WHERE seq = ?", (seq,))
+        if not rows:
+            raise StoreError(f"the run store {self.path} lost rollout record {seq}")
+        values = rows[0]
+        return self._decode("rollouts", values, lambda: rollout_from_row(values[3:]))
 
     # -- RunStore ------------------------------------------------------------
 
@@ -216,18 +362,26 @@ class SQLiteStore:
         rollout = self.cache.get(self.evaluator_id, key)
         if rollout is not None and not self.readonly:
             with self._lock:
-                cur = self._write(
-                    _INSERT_ROLLOUT, (0, self.evaluator_id, time.time(), *rollout_row(rollout))
-                )
+                cur = self._put_rollout_row(rollout, paid=False)
                 self._borrowed[key] = int(cur.lastrowid or 0)
         return rollout
+
+    def _put_rollout_row(self, rollout: Rollout, *, paid: bool) -> sqlite3.Cursor:
+        try:
+            row = rollout_row(rollout)
+        except (UnicodeError, ValueError, TypeError) as exc:
+            raise StoreError(
+                f"cannot encode the rollout of candidate {rollout.candidate_id} on example "
+                f"{rollout.example_id!r} for {self.path}: {type(exc).__name__}: {exc}"
+            ) from exc
+        values = (int(paid), encode_text(self.evaluator_id), time.time(), *row)
+        return self._insert("INSERT OR REPLACE", "rollouts", values)
 
     def put_rollout(self, rollout: Rollout) -> None:
         """Record a paid rollout (one transaction), then add it to the shared cache."""
         key: RolloutKey = (rollout.candidate_id, rollout.example_id, rollout.split)
-        row = rollout_row(rollout)
         with self._lock:
-            cur = self._write(_INSERT_ROLLOUT, (1, self.evaluator_id, time.time(), *row))
+            cur = self._put_rollout_row(rollout, paid=True)
             self._own[key] = int(cur.lastrowid or 0)
             self._borrowed.pop(key, None)
         if self.cache is not None:
@@ -240,16 +394,14 @@ class SQLiteStore:
         with self._lock:
             if index in self._candidates:
                 return
-            self._write(
-                "INSERT OR IGNORE INTO candidates VALUES (?, ?, ?, ?, ?)",
-                (
-                    index,
-                    candidate.id,
-                    dumps(dict(candidate.components)),
-                    dumps(list(parents)),
-                    dumps(dict(info), what="candidate info"),
-                ),
+            values = (
+                int(index),
+                encode_text(candidate.id),
+                dumps(dict(candidate.components)),
+                dumps(list(parents)),
+                dumps(dict(info), what="candidate info"),
             )
+            self._insert("INSERT OR IGNORE", "candidates", values)
             self._candidates.add(index)
 
     def put_proposal(self, proposal: Proposal) -> None:
@@ -257,17 +409,15 @@ class SQLiteStore:
         with self._lock:
             if proposal.index in self._proposals:
                 return
-            self._write(
-                "INSERT OR IGNORE INTO proposals VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    proposal.index,
-                    proposal.kind,
-                    proposal.decision,
-                    proposal.reason,
-                    proposal.child_id,
-                    dumps(proposal.to_dict(), what="proposal"),
-                ),
+            values = (
+                int(proposal.index),
+                encode_text(proposal.kind),
+                encode_text(proposal.decision),
+                encode_text(proposal.reason),
+                encode_text(proposal.child_id),
+                dumps(proposal.to_dict(), what="proposal"),
             )
+            self._insert("INSERT OR IGNORE", "proposals", values)
             self._proposals.add(proposal.index)
 
     def put_step_result(self, job: int, step: int, payload: Mapping[str, Any]) -> None:
@@ -275,20 +425,18 @@ class SQLiteStore:
         with self._lock:
             if (job, step) in self._steps:
                 return
-            self._write(
-                "INSERT OR IGNORE INTO step_results VALUES (?, ?, ?)",
-                (job, step, dumps(dict(payload), what="proposer reply")),
-            )
+            values = (int(job), int(step), dumps(dict(payload), what="proposer reply"))
+            self._insert("INSERT OR IGNORE", "step_results", values)
             self._steps.add((job, step))
 
     def step_result(self, job: int, step: int) -> Mapping[str, Any] | None:
         if (job, step) not in self._steps:
             return None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT payload FROM step_results WHERE job = ? AND step = ?", (job, step)
-            ).fetchone()
-        return None if row is None else loads(row[0])
+        rows = self._select("step_results", "WHERE job = ? AND step = ?", (job, step))
+        if not rows:
+            return None
+        values = rows[0]
+        return self._decode("step_results", values, lambda: dict(loads(values[2])))
 
     def put_delivery(self, seq: int, job: int, step: int) -> None:
         """Append delivery `seq`; it must be the next one.
@@ -301,28 +449,28 @@ class SQLiteStore:
                 raise StoreError(
                     f"delivery {seq} out of order (the store has {self._n_deliveries})"
                 )
-            self._write("INSERT INTO deliveries VALUES (?, ?, ?)", (seq, job, step))
+            self._insert("INSERT", "deliveries", (int(seq), int(job), int(step)))
             self._n_deliveries += 1
 
     def deliveries(self) -> list[tuple[int, int]]:
-        with self._lock:
-            rows = self._conn.execute("SELECT job, step FROM deliveries ORDER BY seq")
-            return [(j, s) for j, s in rows]
+        return [(int(j), int(s)) for _, j, s in self._select("deliveries", "ORDER BY seq")]
 
     def put_event(self, kind: str, data: Mapping[str, Any]) -> None:
         """Append an event to the log."""
         with self._lock:
-            self._write(
-                "INSERT INTO events (time, kind, data) VALUES (?, ?, ?)",
-                (time.time(), kind, dumps(dict(data), what="event")),
-            )
+            values = (time.time(), encode_text(kind), dumps(dict(data), what="event"))
+            self._insert("INSERT", "events", values)
 
     # -- run metadata and readers (not part of RunStore) ---------------------
 
     def meta(self) -> dict[str, Any]:
         """Every metadata entry (JSON values)."""
-        with self._lock:
-            return {k: loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+        out: dict[str, Any] = {}
+        for values in self._select("meta"):
+            out[str(decode_text(values[0]))] = self._decode(
+                "meta", values, lambda v=values: loads(v[1])
+            )
+        return out
 
     def put_meta(self, items: Mapping[str, Any]) -> None:
         """Set metadata entries in one transaction."""
@@ -330,9 +478,8 @@ class SQLiteStore:
             self._write("BEGIN IMMEDIATE")
             try:
                 for key, value in items.items():
-                    self._write(
-                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, dumps(value, what=key))
-                    )
+                    values = (encode_text(str(key)), dumps(value, what=str(key)))
+                    self._insert("INSERT OR REPLACE", "meta", values)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -344,13 +491,9 @@ class SQLiteStore:
             self._write("BEGIN IMMEDIATE")
             try:
                 self._write("DELETE FROM examples WHERE split = ?", (split,))
-                self._conn.executemany(
-                    "INSERT INTO examples VALUES (?, ?, ?, ?)",
-                    [
-                        (split, i, ex.id, dumps(ex.data, what="example"))
-                        for i, ex in enumerate(examples)
-                    ],
-                )
+                for i, ex in enumerate(examples):
+                    values = (split, i, encode_text(ex.id), dumps(ex.data, what="example"))
+                    self._insert("INSERT", "examples", values)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -358,38 +501,40 @@ class SQLiteStore:
 
     def examples(self, split: str) -> list[Example]:
         """A split's stored examples, in order (data as stored JSON)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, data FROM examples WHERE split = ? ORDER BY position", (split,)
-            ).fetchall()
-        return [Example(id=i, data=loads(d)) for i, d in rows]
+        rows = self._select("examples", "WHERE split = ? ORDER BY position", (split,))
+        return [
+            self._decode(
+                "examples", v, lambda v=v: Example(id=str(decode_text(v[2])), data=loads(v[3]))
+            )
+            for v in rows
+        ]
 
     def candidates(self) -> list[tuple[int, Candidate, tuple[int, ...], dict[str, Any]]]:
         """(index, candidate, parents, info) of every candidate, by index."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT idx, components, parents, info FROM candidates ORDER BY idx"
-            ).fetchall()
-        return [
-            (i, Candidate(components=loads(c)), tuple(loads(p)), loads(info))
-            for i, c, p, info in rows
-        ]
+        out: list[tuple[int, Candidate, tuple[int, ...], dict[str, Any]]] = []
+        for v in self._select("candidates", "ORDER BY idx"):
+
+            def decode(v: tuple[Any, ...] = v) -> tuple[Any, ...]:
+                cand = Candidate(components=dict(loads(v[2])))
+                if cand.id != decode_text(v[1]):
+                    raise ValueError(f"its texts hash to {cand.id}, not {v[1]}")
+                return (int(v[0]), cand, tuple(int(p) for p in loads(v[3])), dict(loads(v[4])))
+
+            out.append(self._decode("candidates", v, decode))  # type: ignore[arg-type]
+        return out
 
     def proposals(self) -> list[Proposal]:
         """Every finished proposal, by index."""
-        with self._lock:
-            rows = self._conn.execute("SELECT data FROM proposals ORDER BY idx").fetchall()
-        return [Proposal.from_dict(loads(d)) for (d,) in rows]
+        return [
+            self._decode("proposals", v, lambda v=v: Proposal.from_dict(loads(v[5])))
+            for v in self._select("proposals", "ORDER BY idx")
+        ]
 
     def rollouts(self, *, paid: bool | None = None) -> Iterator[tuple[bool, Rollout]]:
         """(paid, rollout) of stored rollouts in write order; `paid` filters."""
-        where = "" if paid is None else f" WHERE paid = {int(paid)}"
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT paid, {ROLLOUT_COLUMNS} FROM rollouts{where} ORDER BY seq"
-            ).fetchall()
-        for row in rows:
-            yield bool(row[0]), rollout_from_row(row[1:])
+        where = "" if paid is None else f"WHERE paid = {int(paid)} "
+        for v in self._select("rollouts", where + "ORDER BY seq"):
+            yield bool(v[0]), self._decode("rollouts", v, lambda v=v: rollout_from_row(v[3:]))
 
     def rollout(self, key: RolloutKey) -> Rollout | None:
         """The stored rollout for `key`, paid or a cache hit."""
@@ -398,10 +543,14 @@ class SQLiteStore:
 
     def events(self, *, last: int | None = None) -> list[tuple[float, str, dict[str, Any]]]:
         """(time, kind, data) of logged events, oldest first; `last` keeps the newest."""
-        sql = "SELECT time, kind, data FROM events ORDER BY seq DESC"
-        with self._lock:
-            rows = self._conn.execute(sql + (f" LIMIT {int(last)}" if last else "")).fetchall()
-        return [(t, k, loads(d)) for t, k, d in reversed(rows)]
+        tail = "ORDER BY seq DESC" + (f" LIMIT {int(last)}" if last else "")
+        rows = self._select("events", tail)
+        return [
+            self._decode(
+                "events", v, lambda v=v: (float(v[0]), str(decode_text(v[1])), dict(loads(v[2])))
+            )
+            for v in reversed(rows)
+        ]
 
     @property
     def paid_count(self) -> int:
@@ -423,6 +572,9 @@ class SQLiteStore:
             self._closed = True
             conn = getattr(self, "_conn", None)
             if conn is not None:
+                if not self.readonly:  # leave everything in run.db, an empty -wal
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
             if self.cache is not None and self._owns_cache:
                 self.cache.close()

@@ -1,0 +1,237 @@
+"""Run store durability: unencodable text, WAL loss, unreadable files, damaged records."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gepakit.errors import StoreError
+from gepakit.runs import load_run, run_status
+from gepakit.store import sqlite as sqlite_module
+from gepakit.store._codec import decode_text, encode_text
+from gepakit.store._schema import RUN_SCHEMA_VERSION
+from gepakit.store.cache import EvalCache
+from gepakit.store.sqlite import SQLiteStore
+from gepakit.types import Candidate, Example, Proposal
+
+from .test_contract import proposal, rollout
+
+SURROGATE = "caf\udce9 \ud83d"  # a lone low surrogate, then half an emoji
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "é ✓", SURROGATE, "\ufdd0 starts with the marker", "\ufdd0" + SURROGATE]
+)
+def test_text_columns_round_trip_exactly(text: str) -> None:
+    stored = encode_text(text)
+    assert stored is not None
+    stored.encode("utf-8")  # SQLite can hold it
+    assert decode_text(stored) == text
+
+
+def test_surrogates_in_every_field_are_stored_and_read_back_exactly(tmp_path: Path) -> None:
+    r = rollout(
+        cid="c" + SURROGATE,
+        eid="e" + SURROGATE,
+        feedback="fb " + SURROGATE,
+        output={"answer": SURROGATE, SURROGATE: [SURROGATE]},
+        trace={"comp": {"outputs": SURROGATE}},
+        error="err " + SURROGATE,
+    )
+    cand = Candidate(components={"instruction": "seed " + SURROGATE})
+    prop = Proposal.from_dict({**proposal(0).to_dict(), "reason": SURROGATE})
+    cache = tmp_path / "cache.db"
+    with SQLiteStore(tmp_path / "run", cache=cache) as s:
+        s.put_rollout(r)
+        s.put_candidate(0, cand, (), {"origin": SURROGATE})
+        s.put_proposal(prop)
+        s.put_step_result(1, 1, {"reply": SURROGATE})
+        s.put_event("proposal " + SURROGATE, {"x": SURROGATE})
+        s.put_examples("val", [Example(id="e" + SURROGATE, data={"q": SURROGATE})])
+        s.put_meta({"run " + SURROGATE: SURROGATE})
+    with SQLiteStore(tmp_path / "run", cache=cache) as s:
+        assert s.own_rollout((r.candidate_id, r.example_id, "val")) == r
+        assert s.paid_count == 1
+        assert s.candidates()[0][1] == cand
+        assert s.proposals() == [prop]
+        assert s.step_result(1, 1) == {"reply": SURROGATE}
+        assert s.events()[-1][1:] == ("proposal " + SURROGATE, {"x": SURROGATE})
+        assert s.examples("val") == [Example(id="e" + SURROGATE, data={"q": SURROGATE})]
+        assert s.meta()["run " + SURROGATE] == SURROGATE
+    assert EvalCache(cache).get("default", (r.candidate_id, r.example_id, "val")) == r
+
+
+def test_an_unwritable_value_is_a_store_error_with_context(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s, pytest.raises(StoreError, match=r"run store.*OverflowError"):
+        s.put_delivery(0, 2**70, 0)
+
+
+# -- WAL and file checks ---------------------------------------------------------
+
+
+def _fill(store: SQLiteStore, n: int) -> None:
+    for i in range(n):
+        store.put_rollout(rollout(eid=f"e{i}", output="x" * 200))
+
+
+@pytest.fixture
+def eager_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checkpoint by commit count alone (tests write far faster than any evaluator)."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MIN_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("eager_checkpoints")
+def test_a_lost_wal_loses_at_most_the_last_few_commits(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 100)
+    # The process dies and its -wal is lost: copy run.db alone while the run is open.
+    shutil.copytree(tmp_path / "run", tmp_path / "copy", ignore=shutil.ignore_patterns("*-wal"))
+    s.close()
+    (tmp_path / "copy" / ".lock").unlink()
+    with SQLiteStore(tmp_path / "copy") as copy:
+        assert copy.paid_count >= 100 - sqlite_module.CHECKPOINT_EVERY
+
+
+@pytest.mark.usefixtures("eager_checkpoints")
+def test_a_deleted_wal_mid_run_loses_at_most_the_last_few_commits(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 10)
+    (tmp_path / "run" / "run.db-wal").unlink()
+    for i in range(10, 60):
+        s.put_rollout(rollout(eid=f"e{i}"))
+    # Simulate kill -9: copy the files as they are, without closing the connection.
+    shutil.copytree(tmp_path / "run", tmp_path / "after")
+    s.close()
+    with SQLiteStore(tmp_path / "after") as after:
+        assert after.paid_count >= 60 - sqlite_module.CHECKPOINT_EVERY
+
+
+def test_a_slow_writer_is_checkpointed_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MAX_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MIN_SECONDS", 0.0)
+    s = SQLiteStore(tmp_path / "run")
+    s.put_rollout(rollout())
+    s.put_rollout(rollout(eid="e2"))
+    shutil.copytree(tmp_path / "run", tmp_path / "copy", ignore=shutil.ignore_patterns("*-wal"))
+    s.close()
+    with SQLiteStore(tmp_path / "copy") as copy:
+        assert copy.paid_count >= 1
+
+
+def test_close_leaves_everything_in_run_db(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        _fill(s, 5)
+    wal = tmp_path / "run.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"x", b"SQLite", b"garbage " * 64])
+def test_an_unreadable_run_db_is_refused_not_restarted(tmp_path: Path, content: bytes) -> None:
+    db = tmp_path / "run.db"
+    db.write_bytes(content)
+    with pytest.raises(StoreError, match=r"exists but|damaged|not a database"):
+        SQLiteStore(tmp_path)
+    assert db.read_bytes() == content  # untouched
+    with pytest.raises(StoreError):
+        SQLiteStore(tmp_path, readonly=True)
+
+
+def test_a_new_run_db_appears_complete(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "run"):
+        assert not (tmp_path / "run" / "run.db.new").exists()
+    assert (tmp_path / "run" / "run.db").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+# -- damaged records -----------------------------------------------------------
+
+
+def _run(tmp_path: Path) -> Path:
+    with SQLiteStore(tmp_path / "run") as s:
+        s.put_rollout(rollout(eid="e1", score=0.5))
+        s.put_rollout(rollout(eid="e2", score=0.75))
+        s.put_candidate(0, Candidate(components={"a": "x"}), (), {"origin": "seed"})
+        s.put_proposal(proposal(0))
+        s.put_event("run_started", {"n": 1})
+    return tmp_path / "run"
+
+
+def _tamper(run: Path, sql: str) -> None:
+    conn = sqlite3.connect(run / "run.db")
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "table"),
+    [
+        ("UPDATE rollouts SET score = 0.625 WHERE example_id = 'e2'", "rollouts"),
+        ("UPDATE rollouts SET output = '{\"answer\":[1,3]}' WHERE example_id = 'e1'", "rollouts"),
+        ("UPDATE rollouts SET example_id = 'e3' WHERE example_id = 'e2'", "rollouts"),
+        ('UPDATE candidates SET components = \'{"a":"y"}\'', "candidates"),
+        ("UPDATE proposals SET data = '{\"index\":0'", "proposals"),
+        ("UPDATE events SET data = '{\"n\":2}'", "events"),
+        ("UPDATE meta SET value = '1' WHERE key = 'last_opened'", "meta"),
+    ],
+)
+def test_a_damaged_record_is_reported_by_table_and_key(
+    tmp_path: Path, sql: str, table: str
+) -> None:
+    run = _run(tmp_path)
+    _tamper(run, sql)
+    with pytest.raises(StoreError, match=rf"damaged: the {table} record \(.*\) fails its checksum"):
+        SQLiteStore(run)  # a writer (resume) checks every record before any LM call
+    with pytest.raises(StoreError, match="damaged"), SQLiteStore(run, readonly=True) as s:
+        list(s.rollouts())
+        s.candidates()
+        s.proposals()
+        s.events()
+        s.meta()
+
+
+def test_damage_is_a_clear_error_in_status_and_load_run(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    with SQLiteStore(run) as s:
+        s.put_meta({"spec": {"seed_candidate": {"a": "x"}, "max_metric_calls": 10}})
+    _tamper(run, "UPDATE candidates SET parents = '[7]'")
+    for read in (load_run, run_status):
+        with pytest.raises(StoreError, match="candidates record"):
+            read(run)
+
+
+def test_a_version_1_store_is_read_and_upgraded_in_place(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    conn = sqlite3.connect(run / "run.db")  # make it look like a file from version 1
+    for table in ("meta", "examples", "candidates", "rollouts", "proposals", "step_results"):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
+    for table in ("deliveries", "events"):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(run, readonly=True) as old:  # readers take it as it is
+        assert old.paid_count == 2 and len(old.proposals()) == 1
+    with SQLiteStore(run) as s:  # a writer upgrades it, checksums included
+        assert s.own_rollout(("c1", "e2", "val")) == rollout(eid="e2", score=0.75)
+    conn = sqlite3.connect(run / "run.db")
+    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == RUN_SCHEMA_VERSION
+    conn.close()
+    _tamper(run, "UPDATE rollouts SET score = 0.0 WHERE example_id = 'e2'")
+    with pytest.raises(StoreError, match="fails its checksum"):
+        SQLiteStore(run)
+
+
+def test_a_damaged_cache_record_is_a_miss(tmp_path: Path) -> None:
+    cache = EvalCache(tmp_path / "cache.db")
+    cache.put("ev", rollout())
+    cache.close()
+    conn = sqlite3.connect(tmp_path / "cache.db")
+    conn.execute("UPDATE rollouts SET data = '{\"score\": '")
+    conn.commit()
+    conn.close()
+    assert EvalCache(tmp_path / "cache.db").get("ev", ("c1", "e1", "val")) is None
