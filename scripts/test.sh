@@ -21,4 +21,7 @@ fi
 "$VENV/bin/ruff" check src tests benchmarks
 "$VENV/bin/ruff" format --check src tests benchmarks
 "$VENV/bin/pyright" --pythonpath "$PY"
+# Release readiness: build sdist + wheel, twine check, install the wheel in a fresh venv
+# and smoke-test it (about 40 s).
+scripts/check_package.sh "$PY"
 exec "$VENV/bin/pytest" "$@"

@@ -28,7 +28,6 @@ import os
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-import click
 import typer
 
 from gepakit.errors import (
@@ -66,6 +65,12 @@ FILE = 8
 MISSING_EXTRA = 9
 NOTHING_FOUND = 10
 INTERRUPTED = 130
+
+
+# typer's own control-flow exceptions pass through (their names vary across versions).
+_TYPER_EXITS: tuple[type[BaseException], ...] = tuple(
+    getattr(typer, name) for name in ("Exit", "Abort", "TyperException") if hasattr(typer, name)
+)
 
 
 class NothingFound(Exception):
@@ -150,7 +155,7 @@ def handle_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except _TYPER_EXITS:
             raise
         except (Exception, KeyboardInterrupt) as error:
             if debug_enabled():
