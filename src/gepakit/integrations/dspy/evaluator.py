@@ -75,18 +75,41 @@ def _short(exc: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
-def _reflect_value(value: Any) -> Any:
-    """DSPy types (images ...) stay objects for multimodal proposers; the rest become text."""
-    if isinstance(value, DspyType) and not isinstance(value, dspy.History):
+def format_history(history: Any) -> str:
+    """A `dspy.History` as the text a custom proposer sees under "Context" (as DSPy does)."""
+    lines = [f"  {i}: {message}" for i, message in enumerate(history.messages)]
+    return "```json\n" + "".join(line + "\n" for line in lines) + "```"
+
+
+def _reflect_value(value: Any, builtin: bool) -> Any:
+    """A value as dspy.GEPA shows it to a proposer.
+
+    The built-in proposer gets the objects (the adapter renders them); a custom one gets
+    text, except `dspy.Type` values (images ...), which stay objects for multimodal
+    proposers.
+    """
+    if builtin or isinstance(value, DspyType):
         return value
-    if isinstance(value, dspy.History):
-        return [dict(m) for m in value.messages]
     return value if isinstance(value, str) else str(value)
 
 
-def _outputs(prediction: Any) -> dict[str, Any]:
+def reflect_inputs(inputs: Mapping[str, Any], builtin: bool) -> dict[str, Any]:
+    """A predictor's inputs as dspy.GEPA records them: a `dspy.History` comes first, as
+    "Context" (the History object for the built-in proposer, fenced text otherwise)."""
+    out: dict[str, Any] = {}
+    history = next((k for k, v in inputs.items() if isinstance(v, dspy.History)), None)
+    if history is not None:
+        value = inputs[history]
+        out["Context"] = value if builtin else format_history(value)
+    for key, value in inputs.items():
+        if key != history:
+            out[key] = _reflect_value(value, builtin)
+    return out
+
+
+def _outputs(prediction: Any, builtin: bool) -> dict[str, Any]:
     items = prediction.items() if hasattr(prediction, "items") else []
-    return {str(k): _reflect_value(v) for k, v in items}
+    return {str(k): _reflect_value(v, builtin) for k, v in items}
 
 
 def format_structure(signature: Any) -> str:
@@ -114,20 +137,33 @@ def _callable_name(fn: Any) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
 
 
-def evaluator_id(student: Any, metric: Any, lm: Any) -> str:
-    """A stable id of (program state, metric, task LM settings); secrets are left out."""
+def _describe_lm(lm: Any) -> dict[str, Any]:
     kwargs = getattr(lm, "kwargs", None)
     lm_settings = {
         str(k): v
         for k, v in (kwargs.items() if isinstance(kwargs, Mapping) else ())
         if not any(hint in str(k).lower() for hint in _SECRET_HINTS)
     }
-    described = {
+    return {"model": str(getattr(lm, "model", type(lm).__name__)), **lm_settings}
+
+
+def task_lms(student: Any) -> dict[str, Any]:
+    """Predictor name -> the LM it runs with: its own (`set_lm`), else the context's."""
+    return {name: pred.lm or dspy.settings.lm for name, pred in student.named_predictors()}
+
+
+def evaluator_id(student: Any, metric: Any) -> str:
+    """A stable id of (program state, metric, task LM settings); secrets are left out."""
+    lms = task_lms(student)
+    described: dict[str, Any] = {
         "program": student.dump_state(),
         "metric": _callable_name(metric),
-        "lm": {"model": str(getattr(lm, "model", type(lm).__name__)), **lm_settings},
         "adapter": type(dspy.settings.adapter).__name__ if dspy.settings.adapter else None,
     }
+    if all(pred.lm is None for _, pred in student.named_predictors()):
+        described["lm"] = _describe_lm(dspy.settings.lm)  # the id of runs before set_lm support
+    else:
+        described["lms"] = {name: _describe_lm(lm) for name, lm in lms.items()}
     return "dspy:" + content_hash(described)
 
 
@@ -158,6 +194,7 @@ class ProgramEvaluator:
         local_lm: bool,
         seed: int,
         context: contextvars.Context,
+        builtin_proposer: bool = True,
     ) -> None:
         self.programs = programs
         self.metric = metric
@@ -170,9 +207,15 @@ class ProgramEvaluator:
         self.local_lm = local_lm
         self.seed = seed
         self.context = context
+        self.builtin_proposer = builtin_proposer
         self._lock = threading.Lock()
         self._warned_mismatch = False
-        self.evaluator_id = evaluator_id(programs.student, metric, dspy.settings.lm)
+        self._warned_error = False
+        self.errors = 0
+        """Rollouts whose program or metric raised (scored `failure_score`)."""
+        self.objectives: dict[tuple[tuple[tuple[str, str], ...], str], Mapping[str, float]] = {}
+        """(candidate texts, example id) -> the metric's objective scores, as seen."""
+        self.evaluator_id = evaluator_id(programs.student, metric)
         """Names what a rollout depends on besides the candidate, for the evaluation cache
         and resume checks: the student's structure and demos, the metric, the task LM."""
 
@@ -181,17 +224,14 @@ class ProgramEvaluator:
 
     def _evaluate(self, candidate: Mapping[str, str], record: ExampleRecord) -> Score:
         program = self.programs.get(candidate)
-        run = self._run(program, record)
-        gold = record.example
-        if run.parse_error is not None:
-            value = MetricValue(
-                self.failure_score,
-                "The program's output could not be parsed into the expected fields "
-                f"({_short(run.parse_error)}).",
-                None,
-            )
-        else:
-            value = coerce_metric(self.metric(gold, run.prediction, run.trace, None, None))
+        try:
+            run = self._run(program, record)
+            value = self._score(run, record)
+        except Exception as exc:  # scored as a failure, as dspy.GEPA does
+            return self._failed(record, exc)
+        if value.objectives:
+            with self._lock:
+                self.objectives[(tuple(sorted(candidate.items())), record.id)] = value.objectives
         trace = None
         if record.id in self.feedback_ids:
             trace = self._records(program, candidate, record, run, value.score)
@@ -201,6 +241,43 @@ class ProgramEvaluator:
             output=run.prediction,
             trace=trace,
             objectives=value.objectives,
+        )
+
+    def _score(self, run: _Run, record: ExampleRecord) -> MetricValue:
+        if run.parse_error is not None:
+            return MetricValue(
+                self.failure_score,
+                "The program's output could not be parsed into the expected fields "
+                f"({_short(run.parse_error)}).",
+                None,
+            )
+        return coerce_metric(self.metric(record.example, run.prediction, run.trace, None, None))
+
+    def _failed(self, record: ExampleRecord, exc: Exception) -> Score:
+        """A program or metric that raised: `failure_score`, a warning, nothing to reflect on.
+
+        dspy.GEPA scores these `failure_score` and goes on (also when the seed program
+        fails on every val example); so does this evaluator, warning on the first.
+        """
+        with self._lock:
+            self.errors += 1
+            first = not self._warned_error
+            self._warned_error = True
+        if first:
+            log.warning(
+                "the program or the metric raised on example %r (%s); such rollouts score "
+                "failure_score=%g and give the reflection LM nothing to read (warned once; "
+                "the count is in the run's result)",
+                record.id,
+                _short(exc),
+                self.failure_score,
+            )
+        trace = {name: [] for name in self.names} if record.id in self.feedback_ids else None
+        return Score(
+            self.failure_score,
+            feedback=f"The program failed with an error: {_short(exc)}",
+            output=None,
+            trace=trace,
         )
 
     def _run(self, program: dspy.Module, record: ExampleRecord) -> _Run:
@@ -257,7 +334,7 @@ class ProgramEvaluator:
     def _format_failure_record(self, entry: TraceEntry) -> dict[str, Any]:
         predictor, inputs, failed = entry
         return {
-            "inputs": {k: _reflect_value(v) for k, v in inputs.items()},
+            "inputs": reflect_inputs(inputs, self.builtin_proposer),
             "outputs": "(could not be parsed) the raw reply was:\n```\n"
             + failed.completion_text
             + "\n```",
@@ -288,8 +365,8 @@ class ProgramEvaluator:
             return value.feedback or score_feedback(program_score)
 
         return {
-            "inputs": {k: _reflect_value(v) for k, v in inputs.items()},
-            "outputs": _outputs(outputs),
+            "inputs": reflect_inputs(inputs, self.builtin_proposer),
+            "outputs": _outputs(outputs, self.builtin_proposer),
             "feedback": feedback,
         }
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import logging
+import math
 import secrets
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -12,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import dspy
+from dspy.teleprompt.teleprompt import Teleprompter
 
-from gepakit.budgets import AUTO_RUNS, auto_budget
+from gepakit.budgets import AUTO_RUNS
 from gepakit.engine.protocols import EventSink
 from gepakit.errors import ConfigError
-from gepakit.integrations.dspy.evaluator import ProgramEvaluator
+from gepakit.integrations.dspy import gepa_kwargs as gepa_kwargs_module
+from gepakit.integrations.dspy.evaluator import ProgramEvaluator, task_lms
 from gepakit.integrations.dspy.lm import is_local_dspy_lm
 from gepakit.integrations.dspy.metric import check_metric
 from gepakit.integrations.dspy.programs import (
@@ -26,39 +30,143 @@ from gepakit.integrations.dspy.programs import (
     predictor_names,
     seed_candidate,
 )
-from gepakit.integrations.dspy.proposers import DspyProposer
+from gepakit.integrations.dspy.proposers import DspyProposer, is_builtin_proposer
 from gepakit.integrations.dspy.results import detailed_results
+from gepakit.integrations.dspy.selectors import component_selector as component_selector_for
 from gepakit.lm.usage import UsageLedger
 from gepakit.result import Result
 
 log = logging.getLogger("gepakit.dspy")
 
-CANDIDATE_STRATEGIES = ("pareto", "current_best", "epsilon_greedy")
+SET_HERE = frozenset(
+    {
+        "seed_candidate",
+        "trainset",
+        "valset",
+        "evaluator",
+        "reflection_lm",
+        "instruction_proposer",
+        "max_metric_calls",
+        "auto",
+        "max_full_evals",
+        "reflection_minibatch_size",
+        "candidate_selection_strategy",
+        "component_selector",
+        "skip_perfect_score",
+        "perfect_score",
+        "failure_score",
+        "use_merge",
+        "max_merge_invocations",
+        "track_best_outputs",
+        "seed",
+        "workers",
+        "max_concurrent_proposals",
+        "run_dir",
+        "cache",
+        "evaluator_id",
+        "timeout",
+        "stop_after_no_improvement",
+        "score_threshold",
+        "stop_callback",
+        "acceptance",
+        "callbacks",
+        "use_mlflow",
+        "use_wandb",
+        "wandb_init_kwargs",
+    }
+)
+"""`gepakit.optimize` keywords `GEPA` sets from its own arguments."""
 
 
-def _check_component_selector(selector: Any) -> Any:
-    """Accept gepakit selectors; reject gepa's state-based selector protocol clearly."""
-    if isinstance(selector, str) or hasattr(selector, "select"):
-        return selector
-    if not callable(selector):
-        raise ConfigError(
-            f"component_selector must be 'round_robin', 'all' or a callable, got {selector!r}"
-        )
+@functools.cache
+def _optimize_params() -> frozenset[str]:
+    from gepakit.api import optimize
+
+    return frozenset(inspect.signature(optimize).parameters)
+
+
+def _candidate_names() -> frozenset[str]:
+    """The candidate-selection names this gepakit's `optimize` accepts."""
+    from gepakit import api
+
+    names = set(getattr(api, "CANDIDATE_SELECTORS", ()))
     try:
-        inspect.signature(selector).bind(None, None)
-    except TypeError as exc:
-        raise ConfigError(
-            "component_selector callables take (candidate: dict, rollouts: list) and return "
-            "the names to update; gepa's ReflectionComponentSelector protocol (with GEPAState) "
-            "is not supported by gepakit.dspy.GEPA"
-        ) from exc
-    except ValueError:
+        from gepakit import options  # pyright: ignore[reportAttributeAccessIssue]
+    except ImportError:
         pass
-    return selector
+    else:
+        names |= set(getattr(options, "CANDIDATE_SELECTORS", ()))
+    return frozenset(names)
+
+
+def _check_candidate_strategy(strategy: Any) -> Any:
+    if isinstance(strategy, str):
+        if strategy not in {"pareto", "current_best", "epsilon_greedy", "top_k_pareto"}:
+            raise ConfigError(
+                "candidate_selection_strategy must be 'pareto', 'current_best', "
+                f"'epsilon_greedy', 'top_k_pareto' or a callable, got {strategy!r}"
+            )
+        if strategy not in _candidate_names():
+            raise ConfigError(
+                f"candidate_selection_strategy={strategy!r} is not available in this version of "
+                f"gepakit (it has {', '.join(sorted(_candidate_names()))})"
+            )
+        return strategy
+    if hasattr(strategy, "select_candidate_idx") and not hasattr(strategy, "select"):
+        raise ConfigError(
+            "gepa CandidateSelector objects (select_candidate_idx(state)) are not supported by "
+            "gepakit.dspy.GEPA: pass a name, a gepakit CandidateSelector (select(view, rng)) "
+            "or fn(candidates, aggregate_scores, rng) -> index"
+        )
+    if not callable(strategy) and not hasattr(strategy, "select"):
+        raise ConfigError(
+            f"candidate_selection_strategy must be a name or a callable, got {strategy!r}"
+        )
+    return strategy
+
+
+def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Extra keyword arguments: further `gepakit.optimize` options, passed on as they are."""
+    accepted = _optimize_params() - SET_HERE
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(
+            f"GEPA got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; besides "
+            "dspy.GEPA's arguments it takes gepakit.optimize's options: "
+            + ", ".join(sorted(accepted))
+        )
+    return dict(options)
+
+
+def dspy_auto_budget(
+    num_preds: int,
+    num_candidates: int,
+    valset_size: int,
+    minibatch_size: int = 35,
+    full_eval_steps: int = 5,
+) -> int:
+    """dspy.GEPA's `auto_budget` formula for any number of candidates.
+
+    For the `auto` levels (6, 12, 18 candidates) it equals `gepakit.budgets.auto_budget`.
+
+    Raises:
+        ValueError: a negative size, or `full_eval_steps` < 1 (as in dspy.GEPA).
+    """
+    trials = int(max(2 * (num_preds * 2) * math.log2(num_candidates), 1.5 * num_candidates))
+    if trials < 0 or valset_size < 0 or minibatch_size < 0:
+        raise ValueError("num_trials, valset_size, and minibatch_size must be >= 0.")
+    if full_eval_steps < 1:
+        raise ValueError("full_eval_steps must be >= 1.")
+    total = valset_size + num_candidates * 5 + trials * minibatch_size
+    if trials == 0:
+        return total
+    periodic = (trials + 1) // full_eval_steps + 1
+    extra_final = 1 if trials < full_eval_steps else 0
+    return total + (periodic + extra_final) * valset_size
 
 
 TRACKING_GEPA_KWARGS = frozenset({"mlflow_tracking_uri", "mlflow_experiment_name"})
-"""The keys of dspy.GEPA's `gepa_kwargs` gepakit honours (its own MLflow options)."""
+"""gepa_kwargs keys passed to gepakit's MLflow sink unchanged."""
 
 
 def _check_tracking(use_mlflow: bool, use_wandb: bool) -> None:
@@ -79,42 +187,91 @@ def _wandb_login(api_key: str) -> None:
     require_wandb().login(key=api_key, verify=False)
 
 
-class GEPA:
+def _check_budget(auto: Any, max_full_evals: Any, max_metric_calls: Any) -> None:
+    given = [
+        n
+        for n, v in (
+            ("auto", auto),
+            ("max_full_evals", max_full_evals),
+            ("max_metric_calls", max_metric_calls),
+        )
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ConfigError(
+            "give exactly one of max_metric_calls, max_full_evals, auto "
+            f"(got {', '.join(given) or 'none'})"
+        )
+    if auto is not None and auto not in AUTO_RUNS:
+        raise ConfigError(f"auto must be one of {sorted(AUTO_RUNS)}, got {auto!r}")
+    for name, value in (("max_full_evals", max_full_evals), ("max_metric_calls", max_metric_calls)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_minibatch(size: Any) -> int:
+    """None means gepa's default of 3 (dspy.GEPA passes None on to gepa)."""
+    if size is None:
+        return 3
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(
+            f"reflection_minibatch_size must be a positive integer or None, got {size!r}"
+        )
+    return size
+
+
+class GEPA(Teleprompter):
     """Optimize the instructions of a DSPy program with GEPA, on gepakit's engine.
 
-    Takes the arguments of ``dspy.GEPA`` (same names, defaults and budget numbers) and
-    adds gepakit's own as keyword arguments. Arguments gepakit cannot honour raise a
-    `ConfigError` instead of being ignored.
+    A `dspy.teleprompt.Teleprompter` taking the arguments of ``dspy.GEPA`` 3.4.1 (same
+    names, defaults and budget numbers; `gepa_kwargs` keys mapped to gepakit's options)
+    plus gepakit's own. Arguments gepakit cannot honour raise a `ConfigError` (a
+    ValueError) instead of being ignored.
 
     Args:
         metric: ``metric(gold, pred, trace=None, pred_name=None, pred_trace=None)``
-            returning a float or an object with `score` and `feedback` (for example
-            ``dspy.Prediction(score=..., feedback=...)``), optionally `objective_scores`.
-            Called without `pred_name` to score a run, and with the name and that
-            predictor's trace to get feedback for one predictor.
+            returning a number or bool, or an object with `score` and `feedback` (for
+            example ``dspy.Prediction(score=..., feedback=...)``), optionally
+            `objective_scores`. Called without `pred_name` to score a run, and with the
+            name and that predictor's trace to get feedback for one predictor.
         auto / max_full_evals / max_metric_calls: the budget; give exactly one.
-        reflection_minibatch_size: train examples per reflection step.
-        candidate_selection_strategy: "pareto", "current_best" (or gepakit's
-            "epsilon_greedy" or a callable).
+        reflection_minibatch_size: train examples per reflection step (None: 3).
+        candidate_selection_strategy: "pareto", "current_best", "epsilon_greedy",
+            "top_k_pareto" (when this gepakit has it) or a gepakit selector.
         reflection_lm: the ``dspy.LM`` that writes new instructions (or any gepakit LM
             spec). Required unless `instruction_proposer` is given.
         instruction_proposer: ``fn(candidate, reflective_dataset, components_to_update)
-            -> dict`` replacing gepakit's reflection; called inside
-            ``dspy.context(lm=reflection_lm)``.
+            -> dict`` replacing the default proposer; called inside
+            ``dspy.context(lm=reflection_lm)`` with dspy.GEPA's record shapes.
+        component_selector: "round_robin" (program order), "all", gepa's
+            ``fn(state, trajectories, subsample_scores, candidate_idx, candidate)`` or a
+            `ReflectionComponentSelector`, or a gepakit selector.
         num_threads: rollouts running at once (default ``dspy.settings.num_threads``).
         log_dir: the run directory; running again with it resumes the run.
         track_stats: attach `detailed_results` (a `DspyGEPAResult`) to the program.
-        use_wandb / use_mlflow: log to W&B / MLflow (gepakit's tracking sinks); of
-            `gepa_kwargs` only mlflow_tracking_uri and mlflow_experiment_name are honoured.
+        use_wandb / use_mlflow: log to W&B / MLflow (gepakit's tracking sinks).
         seed: RNG seed; None draws one (recorded in the results).
+        gepa_kwargs: gepa.optimize options, each mapped to gepakit's (see
+            `gepakit.integrations.dspy.gepa_kwargs`).
+        timeout / stop_after_no_improvement / score_threshold / stop_callback: gepakit's
+            stop conditions (seconds; proposals without a new best; best mean val score;
+            ``fn(view) -> bool``).
+        acceptance: "improvement", "improvement_or_equal" or a gepakit Acceptance.
         max_concurrent_proposals: proposals in flight at once (gepakit).
         cache: a shared evaluation cache file (gepakit).
         report: write gepakit's HTML report of the run to this path (gepakit).
         callbacks: gepakit `EventSink`s (gepakit).
+        reflection_adapter: the DSPy adapter of the default proposer's calls (default
+            `dspy.JSONAdapter()`, as dspy.GEPA's built-in proposer).
+        **options: any further `gepakit.optimize` option (for example
+            `merge_subsample_size`, `progress`), passed on unchanged.
 
     Raises:
         ConfigError: invalid or unsupported arguments, before any LM call.
         MetricSignatureError: `metric` cannot take the five GEPA arguments (a TypeError).
+        TypeError: a keyword argument that is neither dspy.GEPA's nor gepakit's.
     """
 
     def __init__(
@@ -124,7 +281,7 @@ class GEPA:
         auto: str | None = None,
         max_full_evals: int | None = None,
         max_metric_calls: int | None = None,
-        reflection_minibatch_size: int = 3,
+        reflection_minibatch_size: int | None = 3,
         candidate_selection_strategy: Any = "pareto",
         reflection_lm: Any = None,
         skip_perfect_score: bool = True,
@@ -147,36 +304,21 @@ class GEPA:
         use_mlflow: bool = False,
         seed: int | None = 0,
         gepa_kwargs: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        stop_after_no_improvement: int | None = None,
+        score_threshold: float | None = None,
+        stop_callback: Callable[..., bool] | None = None,
+        acceptance: Any = "improvement",
         max_concurrent_proposals: int = 1,
         cache: str | Path | None = None,
         report: str | Path | None = None,
         callbacks: Sequence[EventSink] = (),
+        reflection_adapter: Any = None,
+        **options: Any,
     ) -> None:
+        super().__init__()
         self.metric_fn = check_metric(metric)
-        budgets = [
-            n
-            for n, v in (
-                ("auto", auto),
-                ("max_full_evals", max_full_evals),
-                ("max_metric_calls", max_metric_calls),
-            )
-            if v is not None
-        ]
-        if len(budgets) != 1:
-            raise ConfigError(
-                "give exactly one of max_metric_calls, max_full_evals, auto "
-                f"(got {', '.join(budgets) or 'none'})"
-            )
-        if auto is not None and auto not in AUTO_RUNS:
-            raise ConfigError(f"auto must be one of {sorted(AUTO_RUNS)}, got {auto!r}")
-        for name, value in (
-            ("max_full_evals", max_full_evals),
-            ("max_metric_calls", max_metric_calls),
-        ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        _check_budget(auto, max_full_evals, max_metric_calls)
         if reflection_lm is None and instruction_proposer is None:
             raise ConfigError(
                 "GEPA needs reflection_lm (a strong dspy.LM, e.g. dspy.LM('openai/gpt-5', "
@@ -192,45 +334,34 @@ class GEPA:
                 "code_proposer (dspy.Flex code components) is not supported by "
                 "gepakit.dspy.GEPA; use dspy.GEPA for programs with dspy.Flex"
             )
-        unsupported = sorted(set(gepa_kwargs or {}) - TRACKING_GEPA_KWARGS)
-        if unsupported:
-            raise ConfigError(
-                f"gepa_kwargs ({', '.join(unsupported)}) are options of the gepa package and "
-                "are not supported by gepakit.dspy.GEPA (only "
-                f"{', '.join(sorted(TRACKING_GEPA_KWARGS))} are); use gepakit's keyword "
-                "arguments (max_concurrent_proposals, cache, callbacks ...) instead"
-            )
         if use_merge and max_merge_invocations is None:
             raise ConfigError(
                 "max_merge_invocations must be an int; use use_merge=False to turn merge off"
             )
         if track_best_outputs and not track_stats:
             raise ConfigError("track_best_outputs=True needs track_stats=True")
-        if candidate_selection_strategy not in CANDIDATE_STRATEGIES and not callable(
-            candidate_selection_strategy
-        ):
-            raise ConfigError(
-                f"candidate_selection_strategy must be one of {CANDIDATE_STRATEGIES} or a "
-                f"callable, got {candidate_selection_strategy!r}"
-            )
         if num_threads is not None and num_threads < 1:
             raise ConfigError(f"num_threads must be >= 1, got {num_threads!r}")
+        self.gepa_kwargs = dict(gepa_kwargs or {})
+        self.translated = gepa_kwargs_module.translate(self.gepa_kwargs, _optimize_params())
+        self.options = _check_options(options)
         _check_tracking(use_mlflow, use_wandb)
         self.use_mlflow = use_mlflow
         self.use_wandb = use_wandb
         self.wandb_api_key = wandb_api_key
         self.wandb_init_kwargs = wandb_init_kwargs
-        self.tracking_options = dict(gepa_kwargs or {})
         self.auto = auto
         self.max_full_evals = max_full_evals
         self.max_metric_calls = max_metric_calls
         self.reflection_minibatch_size = reflection_minibatch_size
-        self.candidate_selection_strategy = candidate_selection_strategy
+        self.minibatch_size = _check_minibatch(reflection_minibatch_size)
+        self.candidate_selection_strategy = _check_candidate_strategy(candidate_selection_strategy)
         self.reflection_lm = reflection_lm
         self.skip_perfect_score = skip_perfect_score
         self.add_format_failure_as_feedback = add_format_failure_as_feedback
         self.custom_instruction_proposer = instruction_proposer
-        self.component_selector = _check_component_selector(component_selector)
+        self.component_selector = component_selector
+        component_selector_for(component_selector, ["_"])  # validate now, bind names in compile
         self.use_merge = use_merge
         self.max_merge_invocations = max_merge_invocations or 0
         self.num_threads = num_threads
@@ -241,12 +372,31 @@ class GEPA:
         self.track_best_outputs = track_best_outputs
         self.warn_on_score_mismatch = warn_on_score_mismatch
         self.seed = seed
+        self.timeout = timeout
+        self.stop_after_no_improvement = stop_after_no_improvement
+        self.score_threshold = score_threshold
+        self.stop_callback = stop_callback
+        self.acceptance = self.translated.options.pop("acceptance", acceptance)
         self.max_concurrent_proposals = max_concurrent_proposals
         self.cache = cache
         self.report = report
-        self.callbacks = list(callbacks)
+        self.callbacks = [*callbacks, *self.translated.options.pop("callbacks", [])]
+        self.reflection_adapter = reflection_adapter
         self.result: Result | None = None
         """The gepakit `Result` of the last `compile`."""
+
+    def auto_budget(
+        self,
+        num_preds: int,
+        num_candidates: int,
+        valset_size: int,
+        minibatch_size: int = 35,
+        full_eval_steps: int = 5,
+    ) -> int:
+        """dspy.GEPA's `auto_budget`: metric calls for `num_candidates` candidates."""
+        return dspy_auto_budget(
+            num_preds, num_candidates, valset_size, minibatch_size, full_eval_steps
+        )
 
     def budget(self, *, num_predictors: int, train_size: int, val_size: int | None) -> int:
         """Metric calls for this run, computed exactly as dspy.GEPA does.
@@ -257,9 +407,9 @@ class GEPA:
             val_size: valset length, or None when no valset is given.
         """
         if self.auto is not None:
-            return auto_budget(
-                self.auto,
-                num_components=max(num_predictors, 1),
+            return self.auto_budget(
+                num_preds=max(num_predictors, 1),
+                num_candidates=AUTO_RUNS[self.auto],
                 valset_size=val_size if val_size is not None else train_size,
             )
         if self.max_full_evals is not None:
@@ -274,6 +424,7 @@ class GEPA:
         trainset: Sequence[dspy.Example],
         teacher: dspy.Module | None = None,
         valset: Sequence[dspy.Example] | None = None,
+        **kwargs: Any,
     ) -> dspy.Module:
         """Optimize the instructions of `student`'s predictors.
 
@@ -290,16 +441,22 @@ class GEPA:
 
         Raises:
             ConfigError: invalid data or setup, before any LM call.
+            TypeError: other keyword arguments (`Teleprompter.compile` allows them;
+                dspy.GEPA takes none).
         """
         from gepakit.api import optimize
 
+        if kwargs:
+            raise TypeError(f"GEPA.compile got unexpected keyword arguments {sorted(kwargs)}")
         if teacher is not None:
             raise ConfigError("teacher is not supported by GEPA; pass teacher=None")
-        if dspy.settings.lm is None:
-            raise ConfigError(
-                "no task LM: configure one with dspy.configure(lm=dspy.LM(...)) before compile"
-            )
         names = predictor_names(student)
+        without_lm = [name for name, lm in task_lms(student).items() if lm is None]
+        if without_lm:
+            raise ConfigError(
+                f"no task LM for predictor(s) {', '.join(without_lm)}: configure one with "
+                "dspy.configure(lm=dspy.LM(...)) or set one per predictor with set_lm(...)"
+            )
         train = example_records(trainset, "trainset")
         if valset is None:
             warnings.warn(
@@ -321,9 +478,9 @@ class GEPA:
         report_fn = _report_writer(self.report)
         ledger = UsageLedger()
         context = contextvars.copy_context()
-        programs = ProgramCache(student)
+        builtin = is_builtin_proposer(self.custom_instruction_proposer)
         evaluator = ProgramEvaluator(
-            programs=programs,
+            programs=ProgramCache(student),
             metric=self.metric_fn,
             names=names,
             feedback_ids=frozenset(r.id for r in train),
@@ -331,15 +488,17 @@ class GEPA:
             add_format_failure_as_feedback=self.add_format_failure_as_feedback,
             warn_on_score_mismatch=self.warn_on_score_mismatch,
             ledger=ledger,
-            local_lm=is_local_dspy_lm(dspy.settings.lm),
+            local_lm=any(is_local_dspy_lm(lm) for lm in task_lms(student).values()),
             seed=seed,
             context=context,
+            builtin_proposer=builtin,
         )
         proposer = DspyProposer(
-            reflection_lm=self.reflection_lm,
+            reflection_lm=self._reflection_lm(),
             custom=self.custom_instruction_proposer,
             ledger=ledger,
             context=context,
+            adapter=self.reflection_adapter,
         )
         if self.use_wandb and self.wandb_api_key:
             _wandb_login(self.wandb_api_key)
@@ -351,9 +510,9 @@ class GEPA:
             evaluator=evaluator,
             instruction_proposer=proposer,
             max_metric_calls=limit,
-            reflection_minibatch_size=self.reflection_minibatch_size,
+            reflection_minibatch_size=self.minibatch_size,
             candidate_selection_strategy=self.candidate_selection_strategy,
-            component_selector=self.component_selector,
+            component_selector=component_selector_for(self.component_selector, names),
             skip_perfect_score=self.skip_perfect_score,
             perfect_score=self.perfect_score,
             failure_score=self.failure_score,
@@ -365,11 +524,16 @@ class GEPA:
             max_concurrent_proposals=self.max_concurrent_proposals,
             run_dir=self.log_dir,
             cache=self.cache,
+            timeout=self.timeout,
+            stop_after_no_improvement=self.stop_after_no_improvement,
+            score_threshold=self.score_threshold,
+            stop_callback=self._stop_callback(),
+            acceptance=self.acceptance,
             callbacks=self.callbacks,
             use_mlflow=self.use_mlflow,
             use_wandb=self.use_wandb,
             wandb_init_kwargs=self.wandb_init_kwargs,
-            **self.tracking_options,
+            **{**self.translated.options, **self.options},
         )
         usage = _merge_usage(result.usage, ledger)
         self.result = result
@@ -383,8 +547,30 @@ class GEPA:
                 lambda c: build_program(student, c),
                 usage=usage,
                 cost_usd=UsageLedger.from_dict(usage).total().cost_usd,
+                objectives=lambda c, eid: evaluator.objectives.get((tuple(sorted(c.items())), eid)),
             )
         return program
+
+    def _reflection_lm(self) -> Any:
+        """`reflection_lm`, with gepa's `reflection_lm_kwargs` applied to a dspy LM."""
+        extra = self.translated.reflection_lm_kwargs
+        if not extra:
+            return self.reflection_lm
+        if isinstance(self.reflection_lm, dspy.BaseLM):
+            return self.reflection_lm.copy(**extra)
+        if "reflection_lm_kwargs" in _optimize_params():
+            self.options.setdefault("reflection_lm_kwargs", extra)
+            return self.reflection_lm
+        raise ConfigError(
+            "gepa_kwargs['reflection_lm_kwargs'] needs reflection_lm to be a dspy.LM with this "
+            "version of gepakit"
+        )
+
+    def _stop_callback(self) -> Callable[..., bool] | None:
+        stops = list(self.translated.stops)
+        if self.stop_callback is not None:
+            stops.append(self.stop_callback)
+        return gepa_kwargs_module.combine_stops(stops)
 
 
 def _merge_usage(engine_usage: Mapping[str, Any], ledger: UsageLedger) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,29 +65,58 @@ def _field(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
-def coerce_metric(value: Any) -> MetricValue:
-    """Read a float, a bool, a mapping or an object with `score` (and `feedback`).
+def as_score(raw: Any) -> float | None:
+    """A metric score as a float: numbers, and bools as 1.0/0.0 (numpy's too); else None.
 
-    Per-objective scores are read from `objective_scores` (DSPy's name) or `objectives`.
+    DSPy metrics often return ``gold.answer == pred.answer`` (a bool, or a numpy bool
+    when the values are numpy scalars), as DSPy's own tests do.
+    """
+    if isinstance(raw, numbers.Real):
+        return float(raw)
+    item = getattr(raw, "item", None)
+    if type(raw).__module__ == "numpy" and callable(item):  # numpy bool_ and 0-d arrays
+        value = item()
+        return float(value) if isinstance(value, numbers.Real) else None
+    return None
+
+
+def _objectives(raw: Any) -> dict[str, float] | None:
+    if not raw:
+        return None
+    out: dict[str, float] = {}
+    for key, value in dict(raw).items():
+        score = as_score(value)
+        if score is None:
+            raise TypeError(f"objective score {key!r} is not a number: {value!r}")
+        out[str(key)] = score
+    return out
+
+
+def coerce_metric(value: Any) -> MetricValue:
+    """Read a number, a bool, a mapping or an object with `score` (and `feedback`).
+
+    Bools (Python or numpy) count as 1.0 and 0.0. Per-objective scores are read from
+    `objective_scores` (DSPy's name) or `objectives`.
 
     Raises:
         TypeError: the value has no numeric score.
         ValueError: the score is not finite.
     """
-    if isinstance(value, (bool, int, float)):
-        score, feedback, objectives = float(value), None, None
+    direct = as_score(value)
+    if direct is not None:
+        score, feedback, objectives = direct, None, None
     else:
         raw = _field(value, "score")
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        score_or_none = as_score(raw)
+        if score_or_none is None:
             raise TypeError(
                 "the metric must return a number or an object with a numeric `score` "
                 f"(dspy.Prediction(score=..., feedback=...)), got {value!r}. See {METRIC_DOCS}"
             )
-        score = float(raw)
+        score = score_or_none
         fb = _field(value, "feedback")
         feedback = None if fb is None else str(fb)
-        objs = _field(value, "objective_scores") or _field(value, "objectives")
-        objectives = {str(k): float(v) for k, v in objs.items()} if objs else None
+        objectives = _objectives(_field(value, "objective_scores") or _field(value, "objectives"))
     if not math.isfinite(score):
         raise ValueError(f"the metric returned a non-finite score {score!r}")
     return MetricValue(score, feedback, objectives)

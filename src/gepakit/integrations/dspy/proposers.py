@@ -6,7 +6,7 @@ import contextvars
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import dspy
 from dspy.utils.usage_tracker import UsageTracker
@@ -19,7 +19,8 @@ from gepakit.engine.reflection import (
     ReflectiveProposer,
 )
 from gepakit.errors import ConfigError
-from gepakit.integrations.dspy.lm import DspyLM, is_local_dspy_lm, record_tracker
+from gepakit.integrations.dspy.lm import is_local_dspy_lm, record_tracker
+from gepakit.integrations.dspy.reflection import DspyInstructionProposer
 from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 from gepakit.lm.usage import UsageLedger
 
@@ -34,6 +35,25 @@ def is_dspy_lm(lm: Any) -> bool:
     return isinstance(lm, dspy.BaseLM)
 
 
+def is_builtin_proposer(custom: Any) -> bool:
+    """Whether proposals use a built-in proposer, which gets DSPy objects in its records.
+
+    As in dspy.GEPA: the default proposer and DSPy's own `InstructionProposer` see the
+    inputs and outputs as objects (a `dspy.History` under "Context"); any other custom
+    proposer sees text, except `dspy.Type` values such as images.
+    """
+    if custom is None:
+        return True
+    try:
+        from dspy.teleprompt.gepa.instruction_proposal import (  # pyright: ignore[reportAttributeAccessIssue]
+            InstructionProposer,
+        )
+    except ImportError:  # DSPy before 3.4.1 has no built-in proposer class
+        return False
+    # @experimental wraps the class for type checkers; at run time it is the class
+    return isinstance(custom, cast("type[Any]", InstructionProposer))
+
+
 class DspyProposer:
     """The gepakit `Proposer` used by `gepakit.dspy.GEPA`.
 
@@ -43,12 +63,14 @@ class DspyProposer:
     the context `compile` was called in.
 
     Args:
-        reflection_lm: a ``dspy.LM`` (wrapped so calls reach `ledger`), a gepakit LM,
-            a callable ``prompt -> reply`` or a gepakit model spec; None with `custom`.
+        reflection_lm: a ``dspy.LM`` (used through `DspyInstructionProposer`, as
+            dspy.GEPA's built-in proposer), a gepakit LM, a callable ``prompt -> reply``
+            or a gepakit model spec (gepakit's own reflection); None with `custom`.
         custom: a DSPy-style proposer, called with keyword arguments inside
             ``dspy.context(lm=reflection_lm)`` as dspy.GEPA does.
         ledger: where reflection calls are counted (role "reflection").
         context: the context to run in.
+        adapter: the DSPy adapter of `DspyInstructionProposer` (default JSONAdapter).
     """
 
     def __init__(
@@ -58,6 +80,7 @@ class DspyProposer:
         custom: ProposalFn | None,
         ledger: UsageLedger,
         context: contextvars.Context,
+        adapter: Any = None,
     ) -> None:
         self.reflection_lm = reflection_lm
         self.custom = custom
@@ -68,9 +91,10 @@ class DspyProposer:
             self.inner = CallableProposer(self._call_custom)
         elif reflection_lm is None:
             raise ConfigError("reflection_lm is required unless instruction_proposer= is given")
+        elif is_dspy_lm(reflection_lm):
+            self.inner = DspyInstructionProposer(reflection_lm, ledger=ledger, adapter=adapter)
         else:
-            spec = DspyLM(reflection_lm) if is_dspy_lm(reflection_lm) else reflection_lm
-            lm = resolve_lm(spec, role="reflection", ledger=ledger, retries=False)
+            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger, retries=False)
             self.inner = ReflectiveProposer(as_prompt_fn(lm))
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:

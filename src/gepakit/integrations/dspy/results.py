@@ -88,6 +88,44 @@ class DspyGEPAResult:
         }
 
 
+ObjectiveLookup = Callable[[Mapping[str, str], str], "Mapping[str, float] | None"]
+"""(candidate texts, val example id) -> the metric's objective scores, or None."""
+
+
+@dataclass(frozen=True)
+class _Objectives:
+    aggregate: list[dict[str, float]]
+    best: dict[str, set[int]]
+    front: dict[str, float]
+
+
+def objective_fields(result: Result, lookup: ObjectiveLookup) -> _Objectives | None:
+    """gepa's multi-objective fields from per-example objective scores.
+
+    Per candidate, each objective averaged over the val examples that report it; per
+    objective, the best such average and the candidates reaching it. None when the
+    metric returned no objective scores.
+    """
+    aggregate: list[dict[str, float]] = []
+    for candidate, subscores in zip(result.candidates, result.val_subscores, strict=True):
+        totals: dict[str, list[float]] = {}
+        for example_id in subscores:
+            for name, value in (lookup(candidate, example_id) or {}).items():
+                totals.setdefault(name, []).append(float(value))
+        aggregate.append({k: sum(v) / len(v) for k, v in totals.items()})
+    if not any(aggregate):
+        return None
+    front: dict[str, float] = {}
+    best: dict[str, set[int]] = {}
+    for index, scores in enumerate(aggregate):
+        for name, value in scores.items():
+            if value > front.get(name, float("-inf")):
+                front[name], best[name] = value, {index}
+            elif value == front[name]:
+                best[name].add(index)
+    return _Objectives(aggregate, best, front)
+
+
 def detailed_results(
     result: Result,
     valset: Sequence[ExampleRecord],
@@ -95,9 +133,11 @@ def detailed_results(
     *,
     usage: Mapping[str, Any],
     cost_usd: float | None,
+    objectives: ObjectiveLookup | None = None,
 ) -> DspyGEPAResult:
     """Translate a gepakit `Result` into DSPy's shape (val ids -> valset positions)."""
     position = {rec.id: rec.index for rec in valset}
+    multi = objective_fields(result, objectives) if objectives is not None else None
     outputs = None
     if result.best_outputs_valset is not None:
         outputs = {
@@ -123,6 +163,9 @@ def detailed_results(
         num_full_val_evals=result.num_full_val_evals,
         log_dir=result.run_dir,
         seed=result.seed,
+        val_aggregate_subscores=multi.aggregate if multi else None,
+        per_objective_best_candidates=multi.best if multi else None,
+        objective_pareto_front=multi.front if multi else None,
         usage=dict(usage),
         cost_usd=cost_usd,
         gepakit_result=result,

@@ -1,0 +1,273 @@
+"""dspy.GEPA's `gepa_kwargs`: each documented key mapped to gepakit's option, or explained.
+
+dspy.GEPA hands `gepa_kwargs` to ``gepa.optimize``. Here each key becomes the
+`gepakit.optimize` keyword with the same meaning; a key with no meaning for gepakit
+(`use_cloudpickle`: gepakit never pickles) is accepted with one warning; a key gepakit
+cannot honour raises `ConfigError` naming what to use instead. Options that newer
+gepakit versions add (frontier_type, val_evaluation_policy ...) are passed only when
+`gepakit.optimize` has them, else they raise, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gepakit.engine.stopping import StopView
+from gepakit.errors import ConfigError
+
+log = logging.getLogger("gepakit.dspy")
+
+StopPredicate = Callable[[StopView], bool]
+
+SET_BY_GEPA = frozenset(
+    {
+        "seed_candidate",
+        "trainset",
+        "valset",
+        "adapter",
+        "task_lm",
+        "evaluator",
+        "reflection_lm",
+        "candidate_selection_strategy",
+        "skip_perfect_score",
+        "reflection_minibatch_size",
+        "perfect_score",
+        "module_selector",
+        "use_merge",
+        "max_merge_invocations",
+        "max_metric_calls",
+        "run_dir",
+        "use_wandb",
+        "wandb_api_key",
+        "wandb_init_kwargs",
+        "use_mlflow",
+        "track_best_outputs",
+        "seed",
+        "raise_on_exception",
+        "custom_candidate_proposer",
+    }
+)
+"""gepa.optimize keywords that dspy.GEPA sets itself (passing them again is a TypeError
+in dspy.GEPA); here they raise with the name of the GEPA argument to use."""
+
+NO_MEANING = {
+    "use_cloudpickle": "gepakit stores runs as JSON in SQLite and never pickles",
+    "logger": "gepakit logs through the standard `logging` module (logger 'gepakit')",
+}
+"""Keys accepted with a one-line warning: they have no meaning for gepakit."""
+
+
+@dataclass
+class Translated:
+    """`gepa_kwargs` as gepakit options."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    """gepakit.optimize keyword -> value."""
+    stops: list[StopPredicate] = field(default_factory=list)
+    """Stop conditions from `stop_callbacks`, combined into one `stop_callback`."""
+    reflection_lm_kwargs: dict[str, Any] | None = None
+
+
+def _default(value: Any, *defaults: Any) -> bool:
+    return any(value is d or value == d for d in defaults)
+
+
+class _Translator:
+    def __init__(self, accepted: frozenset[str]) -> None:
+        self.accepted = accepted
+        self.out = Translated()
+
+    def pass_on(self, key: str, name: str, value: Any) -> None:
+        if name not in self.accepted:
+            raise ConfigError(
+                f"gepa_kwargs[{key!r}]={value!r} needs gepakit.optimize({name}=...), which "
+                "this version of gepakit does not have yet"
+            )
+        self.out.options[name] = value
+
+    def key(self, key: str, value: Any) -> None:
+        if key in SET_BY_GEPA:
+            raise ConfigError(
+                f"gepa_kwargs[{key!r}] is set by GEPA itself; pass it as a GEPA argument "
+                "(component_selector= for module_selector, instruction_proposer= for "
+                "custom_candidate_proposer, log_dir= for run_dir)"
+            )
+        if key in NO_MEANING:
+            log.warning("gepa_kwargs[%r] is ignored: %s", key, NO_MEANING[key])
+        elif key == "reflection_prompt_template":
+            raise ConfigError(
+                "reflection_prompt_template cannot be passed via gepa_kwargs (as in dspy.GEPA, "
+                "the DSPy proposer writes its own prompt); pass instruction_proposer= to "
+                "change how instructions are written"
+            )
+        elif key == "max_reflection_cost":
+            if value is not None:
+                name = next(
+                    (n for n in ("max_cost_usd", "max_reflection_cost") if n in self.accepted), None
+                )
+                if name is None:
+                    raise ConfigError(
+                        "gepa_kwargs['max_reflection_cost'] is not supported by this version of "
+                        "gepakit (no max_cost_usd option yet)"
+                    )
+                self.out.options[name] = value
+        elif key == "frontier_type":
+            if not _default(value, "instance") or "frontier_type" in self.accepted:
+                self.pass_on(key, "frontier_type", value)
+        elif key == "val_evaluation_policy":
+            policy = "full" if _default(value, None, "full_eval") else value
+            if policy != "full" or "val_evaluation_policy" in self.accepted:
+                self.pass_on(key, "val_evaluation_policy", policy)
+        elif key == "batch_sampler":
+            sampler = "epoch" if _default(value, "epoch_shuffled") else value
+            if sampler != "epoch" or "batch_sampler" in self.accepted:
+                self.pass_on(key, "batch_sampler", sampler)
+        elif key == "merge_val_overlap_floor":
+            if "merge_val_overlap_floor" in self.accepted:
+                self.out.options["merge_val_overlap_floor"] = value
+            elif not _default(value, 5):
+                log.warning(
+                    "gepa_kwargs['merge_val_overlap_floor'] is ignored: gepakit evaluates every "
+                    "candidate on the whole valset, so merge parents always share every val id"
+                )
+        elif key == "acceptance_criterion":
+            self.out.options["acceptance"] = _acceptance(value)
+        elif key in ("sampling_strategy", "selection_strategy"):
+            if value is not None:
+                log.warning(
+                    "gepa_kwargs[%r] is ignored: gepakit runs several proposals at once with "
+                    "max_concurrent_proposals= and adds every improving one to the pool",
+                    key,
+                )
+        elif key == "stop_callbacks":
+            self.out.stops.extend(stop_predicates(value))
+        elif key in ("mlflow_tracking_uri", "mlflow_experiment_name"):
+            self.out.options[key] = value
+        elif key in ("wandb_attach_existing", "mlflow_attach_existing", "tracking_key_prefix"):
+            if key in self.accepted:
+                self.out.options[key] = value
+            elif not _default(value, False, ""):
+                raise ConfigError(
+                    f"gepa_kwargs[{key!r}] is not supported by this version of gepakit's tracking"
+                )
+        elif key == "reflection_lm_kwargs":
+            self.out.reflection_lm_kwargs = dict(value or {})
+        elif key == "display_progress_bar":
+            self.out.options["progress"] = bool(value)
+        elif key == "cache_evaluation":
+            # gepakit always reuses the rollouts of a run; reuse_evaluations opts out.
+            if not value and "reuse_evaluations" in self.accepted:
+                self.out.options["reuse_evaluations"] = False
+        elif key == "callbacks":
+            self.out.options["callbacks"] = _callbacks(value)
+        else:
+            raise ConfigError(
+                f"gepa_kwargs[{key!r}] is not an option of gepa.optimize that gepakit knows; "
+                "see gepakit.dspy.GEPA's keyword arguments for gepakit's own options"
+            )
+
+
+def _acceptance(value: Any) -> Any:
+    if value in ("strict_improvement", "improvement"):
+        return "improvement"
+    if value == "improvement_or_equal":
+        return value
+    if hasattr(value, "decide"):
+        return value
+    raise ConfigError(
+        "gepa_kwargs['acceptance_criterion'] must be 'strict_improvement' or "
+        "'improvement_or_equal' (gepa's AcceptanceCriterion objects are not supported; pass "
+        f"acceptance= with a gepakit Acceptance object instead), got {value!r}"
+    )
+
+
+def _callbacks(value: Any) -> list[Any]:
+    items = list(value or [])
+    for cb in items:
+        if not hasattr(cb, "run_started"):
+            raise ConfigError(
+                f"gepa_kwargs['callbacks'] holds {type(cb).__name__}, not a gepakit EventSink; "
+                "gepa's GEPACallback objects are not supported by gepakit.dspy.GEPA (pass "
+                "callbacks= with gepakit EventSinks)"
+            )
+    return items
+
+
+def _stop_one(stopper: Any) -> StopPredicate:
+    """A gepa stopper as a predicate on gepakit's `StopView`, matched by class name."""
+    kind = type(stopper).__name__
+    if kind == "TimeoutStopCondition":
+        seconds = float(stopper.timeout_seconds)
+        start = float(getattr(stopper, "start_time", time.time()))
+        return lambda view: time.time() - start > seconds
+    if kind == "NoImprovementStopper":
+        patience = int(stopper.max_iterations_without_improvement)
+        return lambda view: view.proposals_since_improvement >= patience
+    if kind == "ScoreThresholdStopper":
+        threshold = float(stopper.threshold)
+        return lambda view: view.best_score >= threshold
+    if kind == "MaxMetricCallsStopper":
+        calls = int(stopper.max_metric_calls)
+        return lambda view: view.metric_calls >= calls
+    if kind == "FileStopper":
+        path = str(stopper.stop_file_path)
+        return lambda view: os.path.exists(path)
+    if kind == "MaxTrackedCandidatesStopper":
+        most = int(stopper.max_tracked_candidates)
+        return lambda view: view.num_candidates >= most
+    if kind == "MaxCandidateProposalsStopper":
+        most = int(stopper.max_proposals)
+        return lambda view: view.proposals >= most
+    if kind == "SignalStopper":
+        # gepakit already stops cleanly on SIGINT and SIGTERM (in the main thread).
+        return lambda view: bool(getattr(stopper, "_stop_requested", False))
+    if kind == "CompositeStopper":
+        parts = [_stop_one(s) for s in stopper.stoppers]
+        if getattr(stopper, "mode", "any") == "all":
+            return lambda view: all(p(view) for p in parts)
+        return lambda view: any(p(view) for p in parts)
+    raise ConfigError(
+        f"gepa_kwargs['stop_callbacks'] holds {kind}, a custom stopper: it reads gepa's "
+        "GEPAState, which gepakit does not have. Pass stop_callback=fn(view) -> bool (view has "
+        "metric_calls, best_score, num_candidates, proposals, proposals_since_improvement, "
+        "elapsed) or one of timeout=, stop_after_no_improvement=, score_threshold="
+    )
+
+
+def stop_predicates(value: Any) -> list[StopPredicate]:
+    """gepa stoppers (one or a sequence) as predicates on gepakit's `StopView`."""
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    return [_stop_one(s) for s in items]
+
+
+def translate(kwargs: Mapping[str, Any] | None, accepted: frozenset[str]) -> Translated:
+    """Map `gepa_kwargs` to gepakit options.
+
+    Args:
+        kwargs: dspy.GEPA's `gepa_kwargs`.
+        accepted: the keyword names `gepakit.optimize` has.
+
+    Raises:
+        ConfigError: a key gepakit cannot honour, with what to use instead.
+    """
+    translator = _Translator(accepted)
+    for key, value in (kwargs or {}).items():
+        translator.key(str(key), value)
+    return translator.out
+
+
+def combine_stops(stops: Sequence[StopPredicate]) -> StopPredicate | None:
+    """One `stop_callback` that stops when any of `stops` says so."""
+    if not stops:
+        return None
+    if len(stops) == 1:
+        return stops[0]
+    parts = list(stops)
+    return lambda view: any(p(view) for p in parts)
