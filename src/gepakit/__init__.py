@@ -13,6 +13,7 @@ from pathlib import Path as _Path
 
 from gepakit.api import optimize
 from gepakit.budgets import auto_budget
+from gepakit.datasets import load_examples
 from gepakit.engine.protocols import EventSink
 from gepakit.engine.reflection import ProposerReply, ReflectionRequest
 from gepakit.errors import (
@@ -23,6 +24,7 @@ from gepakit.errors import (
     MissingExtraError,
     StoreError,
 )
+from gepakit.evaluation import Evaluation, evaluate
 from gepakit.result import Result
 from gepakit.types import Candidate, Example, Proposal, Rollout, Score
 
@@ -42,9 +44,19 @@ def load_run(run_dir: str | _Path) -> Result:
     return _load_run(run_dir)
 
 
+def __getattr__(name: str) -> object:
+    """`gepakit.metrics` without importing it (and the LM layer) at `import gepakit`."""
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module("gepakit.metrics")
+    raise AttributeError(f"module 'gepakit' has no attribute {name!r}")
+
+
 __all__ = [
     "Candidate",
     "ConfigError",
+    "Evaluation",
     "EvaluatorError",
     "EventSink",
     "Example",
@@ -60,6 +72,8 @@ __all__ = [
     "StoreError",
     "__version__",
     "auto_budget",
+    "evaluate",
+    "load_examples",
     "load_run",
     "optimize",
 ]
