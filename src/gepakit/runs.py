@@ -18,16 +18,36 @@ from gepakit.engine.acceptance import StrictImprovement
 from gepakit.engine.budget import Budget
 from gepakit.engine.protocols import EventSink, RunStore
 from gepakit.engine.state import EngineState, SearchConfig
-from gepakit.errors import ResumeMismatchError, StoreError
+from gepakit.errors import ConfigError, ResumeMismatchError, StoreError
 from gepakit.result import Result, result_from_state
 from gepakit.store.cache import CachedMemoryStore, EvalCache
 from gepakit.store.spec import spec_differences
-from gepakit.store.sqlite import SQLiteStore
+from gepakit.store.sqlite import DB_NAME, SQLiteStore
 from gepakit.types import Candidate, Example, Rollout
 
 log = logging.getLogger("gepakit")
 
 STOP_FILE = "STOP"
+
+
+GEPA_STATE_FILE = "gepa_state.bin"
+"""What the `gepa` package saves in its run_dir (a pickled `GEPAState`)."""
+
+
+def check_not_gepa_run(run_dir: str | Path) -> None:
+    """Refuse a run directory written by the `gepa` package, before anything is opened.
+
+    Raises:
+        ConfigError: `run_dir` holds gepa's state file and no gepakit run.
+    """
+    path = Path(run_dir)
+    if (path / GEPA_STATE_FILE).exists() and not (path / DB_NAME).exists():
+        raise ConfigError(
+            f"run_dir {str(path)!r} holds a run written by the gepa package "
+            f"({GEPA_STATE_FILE}, a pickled GEPAState); gepakit cannot resume gepa runs. "
+            "Give gepakit a new run_dir (the gepa run is left untouched), or resume this "
+            "one with gepa itself."
+        )
 
 
 def open_run(
@@ -49,6 +69,7 @@ def open_run(
         RunInUseError: another process has the run open.
         StoreError: the directory cannot be written, or the store is damaged.
     """
+    check_not_gepa_run(run_dir)
     store = SQLiteStore(run_dir, cache=cache, evaluator_id=spec["evaluator_id"])
     try:
         stored = store.meta().get("spec")
