@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import gepakit
+from gepakit.engine.loop import MAX_FREE_PROPOSALS
 from gepakit.errors import ResumeMismatchError, RunInUseError, StoreError
 from gepakit.store.sqlite import SQLiteStore
 from store import fake_task  # tests/store, on sys.path via pytest rootdir insertion
@@ -48,6 +49,25 @@ def test_resume_with_a_larger_budget_continues_like_one_longer_run(tmp_path: Pat
     extended = run(tmp_path / "a", max_metric_calls=120)
     straight = run(tmp_path / "b", max_metric_calls=120)
     same(extended, straight)
+
+
+def test_a_run_ending_on_a_partial_val_evaluation_extends_and_replays_exactly(
+    tmp_path: Path,
+) -> None:
+    short = run(tmp_path, max_metric_calls=32)
+    assert [len(s) for s in short.val_subscores] == [8, 8, 4]  # the last child: 4 of 8
+    extended = run(tmp_path, max_metric_calls=120)
+    # The first session's history replays under its own limit: its last child stays
+    # partially evaluated and its proposals are the extended run's first ones.
+    assert dict(extended.val_subscores[2]) == dict(short.val_subscores[2])
+    assert extended.proposals[: len(short.proposals)] == short.proposals
+    assert 120 - 6 < extended.total_metric_calls <= 120
+    ev = fake_task.Evaluator()
+    again = run(tmp_path, evaluator=ev, max_metric_calls=120)  # two sessions replayed
+    assert ev.calls == 0
+    same(extended, again)
+    bigger = run(tmp_path, max_metric_calls=200)  # a third limit
+    assert bigger.proposals[: len(extended.proposals)] == extended.proposals
 
 
 def test_stop_file_returns_the_result_so_far_and_resume_continues(tmp_path: Path) -> None:
@@ -122,6 +142,30 @@ def test_shared_cache_hits_cost_no_budget(tmp_path: Path) -> None:
     ev_mem = fake_task.Evaluator()
     third = run(None, evaluator=ev_mem, cache=cache)  # cache without a run_dir
     assert third.cache_hits > 0 and third.total_metric_calls == ev_mem.calls
+
+
+def test_a_warm_shared_cache_is_not_a_stall(tmp_path: Path) -> None:
+    # A re-run over a cache warmed by an identical run gets the first run's proposals
+    # for free; they propose new texts, so the run goes on past them and pays for more.
+    cache = tmp_path / "cache.db"
+    first = run(tmp_path / "a", cache=cache, max_metric_calls=300)
+    ev = fake_task.Evaluator()
+    second = run(tmp_path / "b", evaluator=ev, cache=cache, max_metric_calls=300)
+    assert second.cache_hits > 0
+
+    def path(r: gepakit.Result) -> list[tuple[str | None, str]]:
+        return [(p.child_id, p.decision) for p in r.proposals]
+
+    assert path(second)[: len(first.proposals)] == path(first)
+    assert ev.calls == second.total_metric_calls > 200
+    assert second.best_score >= first.best_score
+    if second.stop_reason.startswith("stalled"):  # then for real: nothing new any more
+        seen: set[str | None] = set()
+        new_texts = []
+        for p in second.proposals:
+            new_texts.append(p.child_id is not None and p.child_id not in seen)
+            seen.add(p.child_id)
+        assert not any(new_texts[-MAX_FREE_PROPOSALS:])
 
 
 def test_load_run_of_an_empty_or_missing_dir_is_a_store_error(tmp_path: Path) -> None:

@@ -392,11 +392,11 @@ def optimize(
             f"the budget of {limit} metric calls cannot evaluate the seed on the "
             f"{len(val)} val examples; raise it to at least {len(val)}"
         )
-    step = 2 * min(reflection_minibatch_size, len(train)) + len(val)
+    step = 2 * min(reflection_minibatch_size, len(train))
     if limit < len(val) + step:
         warnings.warn(
             f"the budget of {limit} metric calls leaves no room for a proposal after "
-            f"the seed evaluation (needs {len(val) + step})",
+            f"the seed evaluation (needs {len(val) + step}: valset {len(val)} + 2 x minibatch)",
             UserWarning,
             stacklevel=2,
         )

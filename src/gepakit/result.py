@@ -197,8 +197,7 @@ def result_from_state(
     stop_reason: str | None = None,
 ) -> Result:
     """Build a `Result` from the engine state."""
-    frontier = state.frontier
-    per_instance = {eid: frontier.leaders(eid) for eid in state.val_ids}
+    per_instance = {eid: state.instances.leaders(eid) for eid in state.val_ids}
     outputs = None
     if state.config.track_best_outputs:
         outputs = {k: tuple(v) for k, v in state.best_outputs.items()}
@@ -211,7 +210,7 @@ def result_from_state(
         per_val_instance_best_candidates=per_instance,
         discovery_eval_counts=tuple(state.discovery_calls),
         total_metric_calls=state.budget.used,
-        num_full_val_evals=len(state.candidates),
+        num_full_val_evals=state.num_full_evals,
         cache_hits=state.budget.cache_hits,
         max_metric_calls=state.budget.limit,
         best_outputs_valset=outputs,

@@ -192,13 +192,16 @@ def result_from_store(store: SQLiteStore) -> Result:
         track_best_outputs=bool(search.get("track_best_outputs", False)),
         seed=int(search.get("seed", 0)),
         acceptance=StrictImprovement(),
+        frontier_type=str(search.get("frontier_type", "instance")),
     )
     train, val = store.examples("train"), store.examples("val")
     stored_cands = store.candidates()
     seed = stored_cands[0][1] if stored_cands else Candidate(components=spec["seed_candidate"])
     state = EngineState(seed, train, val, config, Budget(int(spec.get("max_metric_calls", 0))))
     for _, cand, parents, info in stored_cands:
-        rollouts = _val_rollouts(store, cand, val)
+        evaluated = info.get("val_ids")  # a candidate evaluated on part of the valset
+        ids = set(evaluated) if isinstance(evaluated, list) else None
+        rollouts = _val_rollouts(store, cand, [e for e in val if ids is None or e.id in ids])
         state.add_candidate(
             cand,
             parents,

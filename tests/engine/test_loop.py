@@ -473,19 +473,32 @@ def test_no_merge_when_disabled() -> None:
     assert all(p.kind == "reflection" for p in result.proposals)
 
 
-def test_objectives_get_their_own_frontier_keys() -> None:
+@pytest.mark.parametrize(
+    ("frontier_type", "slow_keys", "fast_keys", "fast_selectable"),
+    [
+        ("instance", {"v0", "v1"}, set(), False),
+        ("objective", {"::score"}, {"::speed"}, True),
+        ("hybrid", {"v0", "v1", "::score"}, {"::speed"}, True),
+        ("cartesian", {"v0::score", "v1::score"}, {"v0::speed", "v1::speed"}, True),
+    ],
+)
+def test_frontier_types_key_the_frontier_like_gepa(
+    frontier_type: str, slow_keys: set[str], fast_keys: set[str], fast_selectable: bool
+) -> None:
     val = [Example(id="v0", data={}), Example(id="v1", data={})]
-    state = EngineState(Candidate.of({"p": "x"}), val, val, SearchConfig(), Budget(10))
+    cfg = SearchConfig(frontier_type=frontier_type)
+    state = EngineState(Candidate.of({"p": "x"}), val, val, cfg, Budget(10))
     from gepakit.types import Rollout
 
     def rollouts(cand: Candidate, main: float, speed: float) -> list[Rollout]:
+        objectives = {"speed": speed}
         return [
             Rollout(
                 candidate_id=cand.id,
                 example_id=e.id,
                 split="val",
                 score=main,
-                objectives={"speed": speed},
+                objectives=objectives,
             )
             for e in val
         ]
@@ -493,11 +506,13 @@ def test_objectives_get_their_own_frontier_keys() -> None:
     seed, fast = Candidate.of({"p": "x"}), Candidate.of({"p": "fast"})
     state.add_candidate(seed, (), "seed", rollouts(seed, 1.0, 0.0))
     state.add_candidate(fast, (0,), "reflection", rollouts(fast, 0.5, 1.0))
-    assert state.frontier.leaders("v0") == {0}
-    assert state.frontier.leaders("v0::speed") == {1}
-    # The worse-scoring but faster candidate stays selectable.
-    assert 1 in state.frontier.candidates()
+    leaders = state.frontier.leader_sets()
+    assert {k for k, v in leaders.items() if v == {0}} == slow_keys
+    assert {k for k, v in leaders.items() if v == {1}} == fast_keys
+    # With objective keys, the worse-scoring but faster candidate stays selectable.
+    assert (1 in state.frontier.candidates()) is fast_selectable
     assert state.best_idx == 0
+    assert state.instances.leaders("v0") == {0}
 
 
 def test_objectives_run_end_to_end() -> None:
@@ -600,7 +615,7 @@ def test_concurrent_proposals_build_on_children_still_in_validation() -> None:
     # Proposals started on a child still in validation skip the parent selector.
     assert len(selections) < len(reflections)
     for p in reflections:
-        if p.decision == "accepted":
+        if p.decision == "accepted" and p.child_id is not None:
             child, parent = ids.index(p.child_id), ids.index(p.parent_ids[0])
             assert result.parents[child] == (parent,)  # lineage names the real parent
     # Replaying the stored history rebuilds the same result without any new call.
@@ -615,3 +630,101 @@ def test_a_single_proposal_in_flight_never_speculates() -> None:
     result = toy_run(task, max_metric_calls=300, workers=4, use_merge=False)
     for i, parents in enumerate(result.parents):
         assert all(p < i for p in parents)
+
+
+# -- full use of an exact budget -----------------------------------------------------
+
+
+def useless_reflection() -> Any:
+    """A reflection LM whose every reply is new text that fixes nothing (rejected)."""
+    counter = itertools.count()
+
+    def reflect(prompt: str) -> str:
+        return fenced(f"{parse_reflection_prompt(prompt).current_text} #{next(counter)}")
+
+    return reflect
+
+
+def test_mostly_rejected_proposals_use_the_budget_to_within_a_minibatch_step() -> None:
+    task = ToyTask(num_rules=4, train_size=60, val_size=30)
+    result = toy_run(task, reflection_lm=useless_reflection(), max_metric_calls=100)
+    assert result.total_metric_calls == task.calls
+    # Stopped only when fewer calls than a minibatch step (2 x 3) were left.
+    assert 100 - 6 < result.total_metric_calls <= 100
+    assert len(result.proposals) >= 11  # 70 calls after the seed, 6 per rejected proposal
+    assert "fewer than a minibatch step" in result.stop_reason
+
+
+@pytest.mark.parametrize(("limit", "proposals"), [(2, 0), (3, 1), (4, 1), (5, 2)])
+def test_tiny_budgets_still_make_a_proposal_where_a_minibatch_fits(
+    limit: int, proposals: int
+) -> None:
+    task = ToyTask(num_rules=2, train_size=4, val_size=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the no-room warning at limit 2
+        result = toy_run(
+            task,
+            reflection_lm=useless_reflection(),
+            max_metric_calls=limit,
+            reflection_minibatch_size=1,
+            skip_perfect_score=False,
+        )
+    assert len(result.proposals) == proposals
+    assert result.total_metric_calls == task.calls <= limit
+
+
+def test_an_accepted_child_is_evaluated_on_as_much_of_the_valset_as_the_budget_allows() -> None:
+    task = ToyTask(num_rules=2, train_size=4, val_size=10)
+    # Seed on 10 val examples, 2 x 3 minibatch calls, then 4 calls left for the child.
+    result = toy_run(task, max_metric_calls=20, use_merge=False)
+    assert result.total_metric_calls == task.calls == 20
+    assert result.num_candidates == 2
+    assert len(result.val_subscores[1]) == 4  # a seeded subsample of what fit
+    assert result.num_full_val_evals == 1
+    accepted = [p for p in result.proposals if p.decision == "accepted"]
+    assert accepted and "on 4 of 10 val examples" in accepted[0].reason
+    scores = result.val_subscores[1]
+    assert result.val_aggregate_scores[1] == pytest.approx(sum(scores.values()) / 4)
+
+
+def test_a_run_does_not_admit_a_proposal_into_calls_a_running_one_may_need() -> None:
+    st_ = EngineState(
+        Candidate.of({"p": "x"}),
+        [Example(id=f"t{i}", data={}) for i in range(6)],
+        [Example(id=f"v{i}", data={}) for i in range(5)],
+        SearchConfig(max_concurrent_proposals=2, use_merge=False),
+        Budget(20),
+    )
+    driver = Driver(
+        st_,
+        run_rollout=lambda c, e, s: None,
+        executor=InlineExecutor(),
+        proposer=None,
+        proposer_executor=InlineExecutor(),
+        store=MemoryStore(),
+        sink=EventSink(),
+    )
+    driver.seed_started = True
+    seed = st_.seed_candidate
+    st_.add_candidate(
+        seed,
+        (),
+        "seed",
+        [
+            gepakit.Rollout(candidate_id=seed.id, example_id=f"v{i}", split="val", score=0.0)
+            for i in range(5)
+        ],
+    )
+    st_.budget.try_reserve(5)
+    st_.budget.commit(5)
+    first = driver._next_job()
+    assert first is not None
+    driver.running[0] = object()  # type: ignore[assignment]
+    st_.job_need[0] = 3 + 5  # a running proposal: child minibatch + its val evaluation
+    # 15 calls available, 8 of them kept for the running proposal: 7 >= 2 x 3 fits ...
+    assert driver._next_job() is not None
+    driver.running[1] = object()  # type: ignore[assignment]
+    st_.job_need[1] = 8
+    # ... but a third one would leave it short.
+    assert driver._next_job() is None
+    assert st_.stop_reason is None  # not exhausted: waiting for the running ones

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -92,6 +93,7 @@ class Driver:
         clock: Clock | None = None,
         failure_score: float = 0.0,
         run_batch: BatchFn | None = None,
+        usage: Callable[[], tuple[int, float]] | None = None,
     ) -> None:
         self.state = state
         self.run_rollout = run_rollout
@@ -104,6 +106,7 @@ class Driver:
         self.sink = sink
         self.stop_requested = stop_requested
         self.clock = clock or Clock()
+        self.usage = usage  # () -> (reflection LM calls, USD cost) from the usage ledger
         self.running: dict[int, _JobRun] = {}
         self.consumed: dict[RolloutKey, Rollout] = {}
         self.flights: dict[RolloutKey, _Flight] = {}
@@ -120,12 +123,20 @@ class Driver:
         self.aborting: BaseException | None = None
         # Set on the thread whose store write failed: no rollout is dispatched after it.
         self.store_failure: BaseException | None = None
+        self.session_limit = state.budget.limit
+        self.limits: deque[tuple[int, int]] = deque()  # (deliveries before it, limit)
+        self.n_limits = 0
+        self.replay_only = False
 
     # -- public --------------------------------------------------------------
 
     def run(self, *, replay_only: bool = False) -> None:
         """Replay the store's history, then (unless `replay_only`) continue live."""
         self.replay = deque(self.store.deliveries())
+        self.replay_only = replay_only
+        self._load_limits()
+        if not self.replay and not replay_only:
+            self._session_limit(0)
         while True:
             if not self.halted and self.aborting is None:
                 self._fill()
@@ -143,6 +154,51 @@ class Driver:
                 raise self.aborting
         if self.halted and self.state.stop_reason is None:
             self.state.stop_reason = "stopped on request"
+        if replay_only:
+            self.state.budget.extend(self.session_limit)
+
+    # -- budget limits across sessions ----------------------------------------
+
+    def _load_limits(self) -> None:
+        """Replay each session under the budget limit it ran with.
+
+        A resumed run may have a larger budget; the decisions an earlier session made
+        near its end (how much of a child's valset fit) must replay as they were. Each
+        session records its limit and the number of deliveries before it took effect
+        (proposer-reply slots of job -1, which no real job uses).
+        """
+        k = 0
+        while (seg := self.store.step_result(-1, k)) is not None:
+            self.limits.append((int(seg["at"]), int(seg["limit"])))
+            k += 1
+        self.n_limits = k
+        while self.limits and self.limits[0][0] == 0:
+            self.state.budget.extend(self.limits.popleft()[1])
+
+    def _session_limit(self, at: int) -> None:
+        """Going live after `at` replayed deliveries (before the last one is delivered):
+        this session's limit takes effect, and is recorded for later replays."""
+        budget = self.state.budget
+        if self.n_limits and budget.limit == self.session_limit:
+            return
+        # A store without limits was written by one session, or by an older version.
+        at = at if self.n_limits else 0
+        self.store.put_step_result(-1, self.n_limits, {"at": at, "limit": self.session_limit})
+        self.n_limits += 1
+        if budget.limit != self.session_limit:
+            self._switch_limit(self.session_limit)
+
+    def _switch_limit(self, limit: int) -> None:
+        """A new limit mid-replay: budget the waiting requests again, in issue order."""
+        self.state.budget.extend(limit)
+        for other in self._release_claims():
+            if isinstance(other.pending, Evaluate):
+                self._claim(other, other.pending)
+
+    def _replayed_limit(self) -> None:
+        """Replay of an earlier session going live with a new limit: do as it did."""
+        while self.limits and self.limits[0][0] == self.seq + 1:
+            self._switch_limit(self.limits.popleft()[1])
 
     # -- starting jobs -------------------------------------------------------
 
@@ -166,29 +222,35 @@ class Driver:
             return None
         if not self.replay and self._should_stop():
             return None
-        v, mb = len(st.val_ids), st.sampler.size
-        if st.merges_due > 0:
-            st.merges_due -= 1
-            st.merges_tried += 1
-            if st.budget.available >= min(v, st.config.merge_subsample_size) + v:
-                job = merge_job(st)
-                if job is not None:
+        # Calls the running jobs may still ask for stay free: a new job only gets what
+        # is left after them (with one job at a time nothing is running here).
+        free = st.budget.available - sum(st.job_need.get(j, 0) for j in self.running)
+        job_id = st.next_job_id
+        if st.merges_due > 0 and st.merge_blocked_at != len(st.candidates):
+            sub = min(len(st.val_ids), st.config.merge_subsample_size)
+            if free >= sub:
+                job = merge_job(st, job_id)
+                if job is not None:  # a chance is spent only on a merge actually tried
+                    st.merges_due -= 1
+                    st.merges_tried += 1
                     return job
-        need = 2 * mb + v
-        if st.budget.available < need:
+                st.merge_blocked_at = len(st.candidates)  # look again after a new candidate
+        mb = st.sampler.size
+        if free < 2 * mb:
             if not self.running:
                 st.stop_reason = (
-                    f"budget exhausted: {st.budget.available} metric calls left, a proposal "
-                    f"step needs up to {need} (2 x minibatch {mb} + valset {v})"
+                    f"budget exhausted: {st.budget.available} metric calls left, fewer than "
+                    f"a minibatch step needs ({2 * mb}: 2 x minibatch {mb})"
                 )
             return None
-        return reflective_job(st)
+        return reflective_job(st, job_id)
 
     def _should_stop(self) -> bool:
         st = self.state
         if self.stop_requested():
             self.halted = True
             return True
+        calls, cost = self.usage() if self.usage is not None else (0, 0.0)
         view = StopView(
             metric_calls=st.budget.spent,
             best_score=st.best_score,
@@ -196,6 +258,8 @@ class Driver:
             proposals=len(st.proposals),
             proposals_since_improvement=st.proposals_since_improvement,
             elapsed=self.clock.elapsed(),
+            reflection_calls=max(st.reflection_calls, calls),
+            cost_usd=cost,
         )
         for cond in st.config.stop_conditions:
             reason = cond.check(view)
@@ -241,6 +305,7 @@ class Driver:
     def _finish(self, jr: _JobRun, proposal: Proposal | None) -> None:
         del self.running[jr.id]
         st = self.state
+        st.job_need.pop(jr.id, None)
         if proposal is None:
             return
         st.proposals.append(proposal)
@@ -250,7 +315,13 @@ class Driver:
         new_best = new_best and st.candidates[st.best_idx].id == proposal.child_id
         if not new_best:
             st.proposals_since_improvement += 1
-        st.free_streak = st.free_streak + 1 if st.budget.spent == jr.used_at_start else 0
+        # A stall is a proposal that neither paid a metric call nor proposed a text not
+        # seen before in this run (children served from a warm shared cache are not).
+        new_text = proposal.child_id is not None and proposal.child_id not in st.seen_children
+        if proposal.child_id is not None:
+            st.seen_children.add(proposal.child_id)
+        paid = st.budget.spent != jr.used_at_start
+        st.free_streak = 0 if paid or new_text else st.free_streak + 1
         st.failed_streak = st.failed_streak + 1 if proposal.decision == "failed" else 0
         if st.failed_streak >= MAX_FAILED_PROPOSALS and st.stop_reason is None:
             st.stop_reason = (
@@ -267,8 +338,8 @@ class Driver:
             else:
                 st.stop_reason = (
                     f"stalled: {MAX_FREE_PROPOSALS} proposals in a row used no metric call "
-                    "(parents perfect on their minibatch, or children that repeat known "
-                    "texts or are fully cached)"
+                    "and proposed no new text (parents perfect on their minibatch, or "
+                    "children that repeat known texts)"
                 )
         self.store.put_proposal(proposal)
         if self.live:
@@ -287,6 +358,8 @@ class Driver:
                 "val_score": st.aggregate[i],
                 "discovery_calls": st.discovery_calls[i],
             }
+            if len(st.val_scores[i]) != len(st.val_ids):  # evaluated on part of the valset
+                info["val_ids"] = [e for e in st.val_ids if e in st.val_scores[i]]
             self.store.put_candidate(i, st.candidates[i], st.parents[i], info)
             if live:
                 self.sink.candidate_added(i, st.candidates[i], st.aggregate[i])
@@ -341,6 +414,7 @@ class Driver:
             )
             return
         assert isinstance(req, Evaluate)
+        req = jr.pending = self._fit(req)
         slots, owned, to_run, hits = self._plan_eval(req)
         if not self.state.budget.try_reserve(len(owned) + len(to_run)):
             self.events.put(("ready", jr.id, jr.step, None))
@@ -367,6 +441,26 @@ class Driver:
                 self._launch(flight)
         if jr.outstanding == 0:
             self.events.put(("ready", jr.id, jr.step, list(slots)))
+
+    def _fit(self, req: Evaluate) -> Evaluate:
+        """A partial request cut down to what the budget can pay for now.
+
+        Free examples (known or in flight) stay; of the paid ones, a seeded shuffle
+        (run seed, candidate, split) picks as many as fit. Budget state is the same
+        live and in replay at this point, so the cut is too.
+        """
+        if not req.partial:
+            return req
+        _, owned, to_run, _ = self._plan_eval(req)
+        room = self.state.budget.available
+        paid = sorted(owned + to_run)
+        if len(paid) <= room:
+            return req
+        rng = random.Random(f"{self.state.config.seed}:{req.candidate.id}:{req.split}")
+        rng.shuffle(paid)
+        dropped = set(paid[room:])
+        kept = tuple(e for k, e in enumerate(req.example_ids) if k not in dropped)
+        return dataclasses.replace(req, example_ids=kept)
 
     def _accept_known(
         self, req: Evaluate, slots: list[Rollout | None], owned: list[int], hits: int
@@ -585,11 +679,15 @@ class Driver:
             return
 
     def _go_live(self) -> None:
+        self._release_claims()
         for jr in list(self.running.values()):
             if jr.pending is not None and not jr.dispatched:
                 self._dispatch(jr)
 
     def _replay_one(self) -> None:
+        self._replayed_limit()
+        if len(self.replay) == 1 and not self.replay_only:
+            self._session_limit(self.seq + 1)
         job_id, step = self.replay.popleft()
         jr = self.running.get(job_id)
         if jr is None or jr.step != step or jr.pending is None:
@@ -644,6 +742,7 @@ class Driver:
         requests as in flight) makes used + reserved, and so every budget decision
         (start a job, run an evaluation), the same in replay as it was live.
         """
+        req = jr.pending = self._fit(req)
         jr.slots, owned, to_run, hits = self._plan_eval(req)
         units = len(owned) + len(to_run)
         ok = self.state.budget.try_reserve(units)

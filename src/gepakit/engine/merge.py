@@ -51,6 +51,14 @@ def _merged_texts(
     return texts, from_a and from_b
 
 
+def _desirable(a: Mapping[str, str], b: Mapping[str, str], anc: Mapping[str, str]) -> bool:
+    """Some component was changed by one side only (GEPA's test for a useful ancestor)."""
+    return any((anc[n] == a[n] or anc[n] == b[n]) and a[n] != b[n] for n in anc)
+
+
+MAX_PAIRS = 400
+
+
 def plan_merge(
     candidates: Sequence[Mapping[str, str]],
     parents: Sequence[Sequence[int]],
@@ -60,44 +68,62 @@ def plan_merge(
     known: Mapping[str, int],
     rng: random.Random,
     *,
-    attempts: int = 10,
     candidate_id: object = None,
+    val_scores: Sequence[Mapping[str, float]] | None = None,
+    overlap_floor: int = 0,
 ) -> MergePlan | None:
     """Find two candidates in `pool` worth merging and their merged texts.
 
-    The two must not descend from one another, must share an ancestor no better
-    than either, and each must contribute a changed component. A triple already
-    tried, or a merge that reproduces a known candidate, is skipped.
-    `known` maps candidate content ids to indices; `candidate_id` computes an id.
+    Pairs are looked at in a random order (up to `MAX_PAIRS` of them). The two must
+    not descend from one another, must have been evaluated on at least
+    `overlap_floor` common val examples (`val_scores`), and must share an ancestor no
+    better than either where some component was changed by one side only; each side
+    must contribute a changed component. A triple already tried, or a merge that
+    reproduces a known candidate, is skipped. `known` maps candidate content ids to
+    indices; `candidate_id` computes an id.
     """
     pool = sorted(set(pool))
     if len(pool) < 2:
         return None
-    for _ in range(attempts):
-        i, j = sorted(rng.sample(pool, 2))
-        anc_i, anc_j = ancestors(i, parents), ancestors(j, parents)
+    n_pairs = len(pool) * (len(pool) - 1) // 2
+    if n_pairs <= MAX_PAIRS:
+        pairs = [(i, j) for k, i in enumerate(pool) for j in pool[k + 1 :]]
+        rng.shuffle(pairs)
+    else:
+        pairs = [tuple(sorted(rng.sample(pool, 2))) for _ in range(MAX_PAIRS)]
+    lineage: dict[int, set[int]] = {}
+    for i, j in pairs:
+        if i not in lineage:
+            lineage[i] = ancestors(i, parents)
+        if j not in lineage:
+            lineage[j] = ancestors(j, parents)
+        anc_i, anc_j = lineage[i], lineage[j]
         if i in anc_j or j in anc_i:
             continue
-        common = [
+        if val_scores is not None and len(val_scores[i].keys() & val_scores[j].keys()) < (
+            overlap_floor
+        ):
+            continue
+        common = sorted(
             a
             for a in anc_i & anc_j
             if aggregate[a] <= aggregate[i]
             and aggregate[a] <= aggregate[j]
             and (i, j, a) not in tried
-        ]
-        if not common:
-            continue
-        anc = rng.choice(sorted(common))
-        tried.add((i, j, anc))
-        a_better = aggregate[i] > aggregate[j] or (
-            aggregate[i] == aggregate[j] and rng.random() < 0.5
+            and _desirable(candidates[i], candidates[j], candidates[a])
         )
-        texts, mixes = _merged_texts(candidates[i], candidates[j], candidates[anc], a_better)
-        if not mixes:
-            continue
-        if callable(candidate_id) and candidate_id(texts) in known:
-            continue
-        return MergePlan(i, j, anc, texts)
+        rng.shuffle(common)
+        for anc in common:
+            tried.add((i, j, anc))
+            a_better = aggregate[i] > aggregate[j] or (
+                aggregate[i] == aggregate[j] and rng.random() < 0.5
+            )
+            texts, mixes = _merged_texts(candidates[i], candidates[j], candidates[anc], a_better)
+            if not mixes:
+                continue
+            if callable(candidate_id) and candidate_id(texts) in known:
+                continue
+            return MergePlan(i, j, anc, texts)
     return None
 
 

@@ -19,6 +19,7 @@ from gepakit.engine.selection import (
     SelectionView,
 )
 from gepakit.engine.stopping import StopCondition
+from gepakit.engine.valpolicy import FullEvaluation, ValPolicy
 from gepakit.types import Candidate, Example, Proposal, Rollout
 
 
@@ -32,6 +33,7 @@ class SearchConfig:
     use_merge: bool = True
     max_merge_invocations: int = 5
     merge_subsample_size: int = 5
+    merge_val_overlap_floor: int = 5
     max_concurrent_proposals: int = 1
     track_best_outputs: bool = False
     seed: int = 0
@@ -39,6 +41,13 @@ class SearchConfig:
     component_selector: ComponentSelector = field(default_factory=RoundRobinComponents)
     acceptance: Acceptance = field(default_factory=StrictImprovement)
     stop_conditions: tuple[StopCondition, ...] = ()
+    val_policy: ValPolicy = field(default_factory=FullEvaluation)
+    frontier_type: str = "instance"
+    """Frontier keys: "instance" (per val example), "objective" (per objective, the mean
+    over evaluated examples), "hybrid" (both) or "cartesian" (per example and objective)."""
+
+
+FRONTIER_TYPES = ("instance", "objective", "hybrid", "cartesian")
 
 
 class EngineState:
@@ -68,6 +77,7 @@ class EngineState:
         self.aggregate: list[float] = []
         self.discovery_calls: list[int] = []
         self.frontier = Frontier()
+        self.instances = Frontier()  # per val example, whatever the frontier type
         self.best_outputs: dict[str, list[tuple[int, Any]]] = {}
         self.component_pointers: dict[int, int] = {}
         self.rejected: dict[tuple[int, str], list[str]] = {}
@@ -75,6 +85,10 @@ class EngineState:
         self.merges_due = 0
         self.merges_tried = 0
         self.merge_triples: set[tuple[int, int, int]] = set()
+        self.merge_blocked_at = -1  # pool size when the last merge search found no pair
+        self.job_need: dict[int, int] = {}  # job id -> metric calls it may still ask for
+        self.seen_children: set[str] = set()  # every child text proposed so far
+        self.reflection_calls = 0  # proposer invocations
         self.proposals_since_improvement = 0
         self.free_streak = 0
         self.failed_streak = 0
@@ -120,11 +134,8 @@ class EngineState:
         self.val_scores.append(scores)
         self.aggregate.append(sum(scores.values()) / max(1, len(scores)))
         self.discovery_calls.append(self.budget.spent if discovered_at is None else discovered_at)
-        keyed: dict[str, float] = dict(scores)
-        for r in rollouts:
-            for name, value in r.objectives.items():
-                keyed[f"{r.example_id}::{name}"] = value
-        self.frontier.update(index, keyed)
+        self.frontier.update(index, frontier_keys(self.config.frontier_type, rollouts))
+        self.instances.update(index, scores)
         if self.config.track_best_outputs:
             self._track_outputs(index, rollouts)
         if self.best_idx < 0 or self.aggregate[index] > self.aggregate[self.best_idx]:
@@ -132,9 +143,15 @@ class EngineState:
             self.proposals_since_improvement = 0
         return index
 
+    @property
+    def num_full_evals(self) -> int:
+        """Candidates evaluated on the whole valset."""
+        v = len(self.val_ids)
+        return sum(1 for s in self.val_scores if len(s) == v)
+
     def _track_outputs(self, index: int, rollouts: Sequence[Rollout]) -> None:
         for r in rollouts:
-            best = self.frontier.best_scores.get(r.example_id)
+            best = self.instances.best_scores.get(r.example_id)
             entries = self.best_outputs.setdefault(r.example_id, [])
             if best is not None and r.score >= best:
                 if entries and self.val_scores[entries[0][0]][r.example_id] < r.score:
@@ -144,3 +161,25 @@ class EngineState:
     def record_rejected(self, parent: int, texts: Mapping[str, str]) -> None:
         for name, text in texts.items():
             self.rejected.setdefault((parent, name), []).append(text)
+
+
+def frontier_keys(frontier_type: str, rollouts: Sequence[Rollout]) -> dict[str, float]:
+    """The frontier keys and values of one candidate's val rollouts (see `SearchConfig`).
+
+    Objective keys are ``"::<name>"`` (``"::score"`` for the main score, then one per
+    objective the evaluator reports); cartesian keys ``"<example id>::<name>"``.
+    """
+    keys: dict[str, float] = {}
+    if frontier_type in ("instance", "hybrid"):
+        keys.update((r.example_id, r.score) for r in rollouts)
+    if frontier_type in ("objective", "hybrid"):
+        sums: dict[str, list[float]] = {}
+        for r in rollouts:
+            for name, value in {"score": r.score, **r.objectives}.items():
+                sums.setdefault(name, []).append(value)
+        keys.update((f"::{name}", sum(v) / len(v)) for name, v in sums.items())
+    if frontier_type == "cartesian":
+        for r in rollouts:
+            for name, value in {"score": r.score, **r.objectives}.items():
+                keys[f"{r.example_id}::{name}"] = value
+    return keys

@@ -9,11 +9,13 @@ of its deliveries.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import random
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gepakit.engine.merge import merge_subsample, plan_merge
+from gepakit.engine.pareto import leader_counts
 from gepakit.engine.reflection import (
     ProposerReply,
     ReflectionRequest,
@@ -21,6 +23,7 @@ from gepakit.engine.reflection import (
 )
 from gepakit.engine.selection import ComponentView
 from gepakit.engine.state import EngineState
+from gepakit.engine.valpolicy import ValView
 from gepakit.types import Candidate, Proposal, Rollout, Split, content_hash
 
 
@@ -32,6 +35,10 @@ class Evaluate:
     candidate: Candidate
     example_ids: tuple[str, ...]
     split: Split
+    partial: bool = False
+    """When the budget cannot cover every uncached example, evaluate as many as it
+    can (chosen by a seeded shuffle) instead of none; the result then lists only the
+    evaluated examples, in request order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ def seed_job(state: EngineState) -> Job:
         state.stop_reason = "budget too small to evaluate the seed candidate on the valset"
         return None
     state.add_candidate(seed, (), "seed", rollouts, discovered_at=discovered_at)
+    state.seen_children.add(seed.id)
     failed = [r for r in rollouts if r.error]
     if failed and len(failed) == len(rollouts):
         state.seed_error = f"example {failed[0].example_id!r}: {failed[0].error}"
@@ -83,9 +91,14 @@ def _scores(rollouts: Sequence[Rollout]) -> tuple[float, ...]:
     return tuple(r.score for r in rollouts)
 
 
-def reflective_job(state: EngineState) -> Job:
-    """Select a parent and components, reflect on a minibatch, test the child."""
+def reflective_job(state: EngineState, job_id: int = -1) -> Job:
+    """Select a parent and components, reflect on a minibatch, test the child.
+
+    `state.job_need[job_id]` tracks the metric calls the job may still ask for after
+    its current request (the driver keeps them free when admitting other jobs).
+    """
     cfg = state.config
+    mb, v = state.sampler.size, len(state.val_ids)
     speculative = _speculative_parent(state)
     if speculative is None:
         parent_idx: int | None = cfg.candidate_selector.select(state.selection_view(), state.rng)
@@ -101,6 +114,7 @@ def reflective_job(state: EngineState) -> Job:
     batch = state.sampler.next_batch(state.rng)
     base = {"kind": "reflection", "parent_ids": (parent.id,), "minibatch_ids": batch}
 
+    state.job_need[job_id] = mb + v
     parent_rollouts = yield Evaluate(parent, batch, "train")
     if parent_rollouts is None:
         return _proposal(
@@ -145,6 +159,7 @@ def reflective_job(state: EngineState) -> Job:
         },
         rollouts=tuple(parent_rollouts),
     )
+    state.reflection_calls += 1
     reply = yield Propose(request)
     base["components"] = components
     if isinstance(reply, BaseException):
@@ -175,6 +190,7 @@ def reflective_job(state: EngineState) -> Job:
             decision="rejected",
             reason=f"same texts as candidate {state.index_of[child.id]}",
         )
+    state.job_need[job_id] = v
     child_rollouts = yield Evaluate(child, batch, "train")
     if child_rollouts is None:
         return _proposal(
@@ -205,7 +221,7 @@ def reflective_job(state: EngineState) -> Job:
     assert parent_idx is not None
     discovered_at = state.budget.spent
     state.in_validation[child.id] = (child, parent_idx)
-    val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
+    val_rollouts = yield from _validate(state, child, state.val_scores[parent_idx], job_id)
     state.in_validation.pop(child.id, None)
     if val_rollouts is None:
         return _proposal(
@@ -213,7 +229,7 @@ def reflective_job(state: EngineState) -> Job:
             **base,
             child_id=child.id,
             decision="skipped",
-            reason=f"{why}, but the budget cannot cover a full val evaluation",
+            reason=f"{why}, but the budget cannot cover any val evaluation",
         )
     if child.id in state.index_of:  # a concurrent proposal found the same texts first
         return _proposal(
@@ -233,8 +249,48 @@ def reflective_job(state: EngineState) -> Job:
         **base,
         child_id=child.id,
         decision="accepted",
-        reason=f"{why}; candidate {index}, val score {state.aggregate[index]:.4g}",
+        reason=f"{why}; candidate {index}, val score {state.aggregate[index]:.4g}"
+        + _coverage(state, index),
     )
+
+
+def _coverage(state: EngineState, index: int) -> str:
+    n, v = len(state.val_scores[index]), len(state.val_ids)
+    return "" if n == v else f" on {n} of {v} val examples"
+
+
+def _validate(
+    state: EngineState, child: Candidate, reference: Mapping[str, float], job_id: int
+) -> Generator[Request, Any, list[Rollout] | None]:
+    """Evaluate `child` on the val ids its policy asks for, as far as the budget goes.
+
+    Returns the rollouts in valset order, or None when not one example could be run.
+    """
+    got: dict[str, Rollout] = {}
+    order = {eid: k for k, eid in enumerate(state.val_ids)}
+    seed = f"{state.config.seed}:{child.id}"
+    state.job_need[job_id] = 0
+    while True:
+        view = ValView(
+            val_ids=state.val_ids,
+            evaluated={eid: r.score for eid, r in got.items()},
+            parent_scores=reference,
+            rng=random.Random(seed),
+        )
+        ids = [i for i in state.config.val_policy.next_ids(view) if i in order and i not in got]
+        ids = sorted(set(ids), key=order.__getitem__)
+        if not ids:
+            break
+        rollouts = yield Evaluate(child, tuple(ids), "val", partial=True)
+        if not rollouts:
+            break
+        for r in rollouts:
+            got[r.example_id] = r
+        if len(rollouts) < len(ids):  # the budget ran out
+            break
+    if not got:
+        return None
+    return sorted(got.values(), key=lambda r: order[r.example_id])
 
 
 def _record_rejected(state: EngineState, parent_idx: int | None, texts: Any) -> None:
@@ -257,27 +313,40 @@ def _speculative_parent(state: EngineState) -> tuple[Candidate, int] | None:
     return None
 
 
-def merge_job(state: EngineState) -> Job | None:
-    """A merge attempt, or None when no pair of candidates is worth merging now."""
+def merge_job(state: EngineState, job_id: int = -1) -> Job | None:
+    """A merge attempt, or None when no pair of candidates is worth merging now.
+
+    Candidates come from the non-dominated part of the frontier; see `plan_merge`.
+    """
     cfg = state.config
+    pool = sorted(leader_counts(state.frontier, state.aggregate))
     plan = plan_merge(
         [c.components for c in state.candidates],
         state.parents,
         state.aggregate,
-        sorted(state.frontier.candidates()),
+        pool,
         state.merge_triples,
         state.index_of,
         state.rng,
         candidate_id=lambda texts: content_hash(dict(sorted(texts.items()))),
+        val_scores=state.val_scores,
+        overlap_floor=min(cfg.merge_val_overlap_floor, len(state.val_ids)),
     )
     if plan is None:
         return None
     return _merge_steps(
-        state, plan.first, plan.second, Candidate(components=plan.texts), cfg.merge_subsample_size
+        state,
+        plan.first,
+        plan.second,
+        Candidate(components=plan.texts),
+        cfg.merge_subsample_size,
+        job_id,
     )
 
 
-def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int) -> Job:
+def _merge_steps(
+    state: EngineState, i: int, j: int, child: Candidate, size: int, job_id: int
+) -> Job:
     a, b = state.candidates[i], state.candidates[j]
     sub = tuple(merge_subsample(state.val_scores[i], state.val_scores[j], size, state.rng))
     base = {
@@ -288,6 +357,7 @@ def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int
         "minibatch_ids": sub,
         "new_texts": dict(child.components),
     }
+    state.job_need[job_id] = len(state.val_ids)
     sub_rollouts = yield Evaluate(child, sub, "val")
     if sub_rollouts is None:
         return _proposal(state, **base, decision="skipped", reason="budget exhausted")
@@ -304,13 +374,14 @@ def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int
             f"below the better parent's {max(sum_a, sum_b):g}",
         )
     discovered_at = state.budget.spent
-    val_rollouts = yield Evaluate(child, tuple(state.val_ids), "val")
+    better = i if state.aggregate[i] >= state.aggregate[j] else j
+    val_rollouts = yield from _validate(state, child, state.val_scores[better], job_id)
     if val_rollouts is None:
         return _proposal(
             state,
             **base,
             decision="skipped",
-            reason="budget cannot cover a full val evaluation of the merge",
+            reason="budget cannot cover any val evaluation of the merge",
         )
     if child.id in state.index_of:
         return _proposal(
@@ -324,5 +395,6 @@ def _merge_steps(state: EngineState, i: int, j: int, child: Candidate, size: int
         state,
         **base,
         decision="accepted",
-        reason=f"merge kept: candidate {index}, val score {state.aggregate[index]:.4g}",
+        reason=f"merge kept: candidate {index}, val score {state.aggregate[index]:.4g}"
+        + _coverage(state, index),
     )

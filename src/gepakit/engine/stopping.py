@@ -18,6 +18,11 @@ class StopView:
     proposals: int
     proposals_since_improvement: int
     elapsed: float
+    reflection_calls: int = 0
+    """Reflection LM calls so far (from the usage ledger; proposer invocations when the
+    proposer's calls are not in the ledger, e.g. a custom instruction_proposer)."""
+    cost_usd: float = 0.0
+    """USD spent on LM calls so far, all roles (calls of unknown price count as 0)."""
 
 
 class StopCondition(Protocol):
@@ -59,6 +64,33 @@ class ScoreThreshold:
     def check(self, view: StopView) -> str | None:
         if view.best_score >= self.threshold:
             return f"best score {view.best_score:g} reached the threshold {self.threshold:g}"
+        return None
+
+
+class MaxCost:
+    """Stop once the LM usage ledger reaches `usd` dollars (gepa: max_reflection_cost)."""
+
+    def __init__(self, usd: float) -> None:
+        self.usd = usd
+
+    def check(self, view: StopView) -> str | None:
+        if view.cost_usd >= self.usd:
+            return f"LM cost ${view.cost_usd:.4f} reached max_cost_usd=${self.usd:g}"
+        return None
+
+
+class MaxReflectionCalls:
+    """Stop once `calls` reflection LM calls were made."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def check(self, view: StopView) -> str | None:
+        if view.reflection_calls >= self.calls:
+            return (
+                f"{view.reflection_calls} reflection calls reached "
+                f"max_reflection_calls={self.calls}"
+            )
         return None
 
 
