@@ -199,3 +199,25 @@ def test_full_chain_against_server(fake_server: FakeOpenAIServer, tmp_path: Path
     assert (usage.prompt_tokens, usage.completion_tokens) == (11, 5)
     assert usage.cost_usd == 0.0  # a server on localhost costs nothing
     assert fake_server.calls == 2
+
+
+def test_server_specific_params_reach_compatible_servers(fake_server: FakeOpenAIServer) -> None:
+    lm = _client(fake_server, repeat_penalty=1.1, temperature=0.0)
+    lm.complete(MESSAGES, top_k=20, max_tokens=8)
+    (body,) = fake_server.requests
+    assert body["repeat_penalty"] == 1.1 and body["top_k"] == 20
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 8
+
+
+def test_server_specific_params_are_not_sent_to_openai(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    lm = OpenAICompatibleLM("gpt-4o-mini", repeat_penalty=1.1, temperature=0.0)
+    with caplog.at_level("WARNING", logger="gepakit.lm"):
+        request = lm._request(MESSAGES, {"max_tokens": 5})  # pyright: ignore[reportPrivateUsage]
+        lm._request(MESSAGES, {})  # pyright: ignore[reportPrivateUsage]
+    assert "repeat_penalty" not in request and "extra_body" not in request
+    assert request["temperature"] == 0.0 and request["max_tokens"] == 5
+    assert caplog.text.count("not sending repeat_penalty to OpenAI") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import weakref
@@ -27,6 +28,21 @@ LOCAL_KEY = "not-needed"
 """Placeholder key sent to local servers that do not check keys."""
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+OPENAI_PARAMS = frozenset(
+    {
+        "audio", "extra_body", "extra_headers", "extra_query", "frequency_penalty",
+        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata",
+        "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+        "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier",
+        "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
+        "timeout", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+    }
+)  # fmt: skip
+"""Request parameters of OpenAI's chat-completions API (and of the SDK's create())."""
+
+log = logging.getLogger("gepakit.lm")
 
 
 def _import_openai() -> Any:
@@ -97,6 +113,7 @@ class OpenAICompatibleLM:
             asyncio.AbstractEventLoop, openai.AsyncOpenAI
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._dropped: set[str] = set()
 
     def __repr__(self) -> str:
         base = f", api_base={redact(self.api_base)!r}" if self.api_base else ""
@@ -147,12 +164,31 @@ class OpenAICompatibleLM:
             return client
 
     def _request(self, messages: Sequence[Message], params: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "messages": [dict(m) for m in messages],
-            **self.default_params,
-            **params,
-        }
+        merged = {**self.default_params, **params}
+        extra = {k: merged.pop(k) for k in list(merged) if k not in OPENAI_PARAMS}
+        if extra:
+            # Server-specific sampling params (llama.cpp's repeat_penalty, vLLM's top_k)
+            # go in the request body for compatible servers; OpenAI itself rejects them.
+            if self._official:
+                self._warn_dropped(sorted(extra))
+            else:
+                merged["extra_body"] = {**extra, **dict(merged.get("extra_body") or {})}
+        return {"model": self.model, "messages": [dict(m) for m in messages], **merged}
+
+    @property
+    def _official(self) -> bool:
+        return self.api_base is None or urlparse(self.api_base).hostname == "api.openai.com"
+
+    def _warn_dropped(self, names: list[str]) -> None:
+        new = [n for n in names if n not in self._dropped]
+        if new:
+            self._dropped.update(new)
+            log.warning(
+                "%s: not sending %s to OpenAI (not OpenAI API parameters; they are meant "
+                "for local servers such as llama.cpp)",
+                self.model,
+                ", ".join(new),
+            )
 
     def _error(self, message: str, **fields: Any) -> LMError:
         text = redact(f"{self.model}: {message}", [self._key])

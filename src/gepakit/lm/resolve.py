@@ -74,6 +74,11 @@ def _client(spec: object, api_base: str | None, params: dict[str, Any]) -> LM:
         if not spec.strip():
             raise ConfigError(f"the LM spec is an empty string. Accepted forms: {ACCEPTED_FORMS}.")
         return _client_from_string(spec.strip(), api_base, params)
+    if _is_dspy_lm(spec):  # a dspy.LM is callable but answers lists: adapt it
+        from ..integrations.dspy.lm import DspyLM
+
+        adapted = DspyLM(spec)
+        return _DefaultParamsLM(adapted, params) if params else adapted
     if callable(getattr(spec, "complete", None)):
         lm: LM = spec  # pyright: ignore[reportAssignmentType]
         if not isinstance(getattr(spec, "model", None), str):
@@ -84,6 +89,13 @@ def _client(spec: object, api_base: str | None, params: dict[str, Any]) -> LM:
         return FunctionLM(fn)
     raise ConfigError(
         f"cannot use {type(spec).__name__} as an LM. Accepted forms: {ACCEPTED_FORMS}."
+    )
+
+
+def _is_dspy_lm(spec: object) -> bool:
+    """Whether `spec` is a ``dspy.BaseLM`` (checked by class, without importing dspy)."""
+    return any(
+        c.__name__ == "BaseLM" and c.__module__.startswith("dspy.") for c in type(spec).__mro__
     )
 
 

@@ -72,11 +72,12 @@ class DspyLM:
         return f"DspyLM({self.model!r})"
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
-        if len(messages) != 1 or not isinstance(messages[0].get("content"), str):
-            raise LMError("DspyLM sends one text prompt; got a multi-part or multi-turn message")
         tracker = UsageTracker()
         with dspy.context(usage_tracker=tracker):
-            outputs = self.lm(str(messages[0]["content"]), **params)
+            if len(messages) == 1 and isinstance(messages[0].get("content"), str):
+                outputs = self.lm(str(messages[0]["content"]), **params)
+            else:  # a system prompt plus a user message (PromptProgram), or a chat
+                outputs = self.lm(messages=[dict(m) for m in messages], **params)
         if not outputs:
             raise LMError(f"{self.model} returned no completion")
         entry = _history_entry(self.lm, outputs)

@@ -44,6 +44,43 @@ def best_prompt_text(result: Result) -> str:
     return json.dumps(best, indent=2, ensure_ascii=False)
 
 
+def describe(value: Any) -> str:
+    """A short text for a setting: a model name for LMs, a dotted name for functions."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return str(value)
+    model = getattr(value, "model", None)
+    if isinstance(model, str):
+        return model
+    if isinstance(value, (list, tuple)):
+        return ",".join(describe(v) for v in value)
+    name = getattr(value, "__qualname__", None) or type(value).__qualname__
+    module = getattr(value, "__module__", None) or type(value).__module__
+    return f"{module}.{name}" if module not in (None, "builtins") else str(name)
+
+
+def run_params(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Flat text params of a run's settings, for filtering runs in a tracker.
+
+    LMs become their model names (``reflection_lm``; a `PromptProgram` evaluator adds
+    ``task_lm``), callables their dotted names; values are cut to 500 characters
+    (MLflow's limit). Unset (None) settings are left out.
+    """
+    params: dict[str, str] = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            mapping: Mapping[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+            for sub, v in mapping.items():
+                params[f"{key}.{sub}"] = describe(v)[:500]
+            continue
+        params[key] = describe(value)[:500]
+        task_lm = getattr(value, "task_lm", None) if key == "evaluator" else None
+        if task_lm is not None:
+            params["task_lm"] = describe(task_lm)[:500]
+    return params
+
+
 def usage_metrics(result: Result) -> dict[str, float]:
     """Token and cost totals of the run's LM usage ledger, as flat metrics."""
     roles: Mapping[str, Any] = result.usage.get("roles", {})
@@ -64,11 +101,20 @@ class TrackingSink(EventSink):
     `gepakit.optimize`); without it only the metrics are logged.
     """
 
-    def __init__(self, *, log_report: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        log_report: bool = True,
+        params: Mapping[str, Any] | None = None,
+        ledger: Any = None,
+    ) -> None:
         self.log_report = log_report
+        self.params = run_params(params or {})
+        self.ledger = ledger
         self.used = 0
         self.decisions: Counter[str] = Counter()
         self.opened = False
+        self.texts: dict[int, dict[str, str]] = {}
 
     # -- for subclasses ------------------------------------------------------
 
@@ -84,6 +130,12 @@ class TrackingSink(EventSink):
     def _close(self, failed: bool) -> None:
         raise NotImplementedError
 
+    def _log_candidate(self, index: int, texts: Mapping[str, str], val_score: float) -> None:
+        """Record a candidate as it joins the pool (so a crashed run keeps them)."""
+
+    def _log_best(self, index: int, texts: Mapping[str, str], score: float) -> None:
+        """Record the best candidate so far."""
+
     # -- events ----------------------------------------------------------------
 
     def run_started(self, info: Mapping[str, Any]) -> None:
@@ -94,17 +146,37 @@ class TrackingSink(EventSink):
         self.used = used
 
     def candidate_added(self, index: int, candidate: Candidate, val_score: float) -> None:
+        self.texts[index] = dict(candidate.components)
         self._log_metrics(
             {"candidate_val_score": val_score, "num_candidates": index + 1}, self.used
         )
+        self._log_candidate(index, candidate.components, val_score)
 
     def new_best(self, index: int, score: float) -> None:
         self._log_metrics({"best_val_score": score, "best_candidate": index}, self.used)
+        if index in self.texts:
+            self._log_best(index, self.texts[index], score)
 
     def proposal_finished(self, proposal: Proposal) -> None:
         self.decisions[proposal.decision] += 1
         metrics = {f"proposals_{k}": float(v) for k, v in self.decisions.items()}
+        metrics.update(self._cost_metrics())
         self._log_metrics(metrics, self.used)
+
+    def _cost_metrics(self) -> dict[str, float]:
+        """Tokens and dollar cost so far, from the run's usage ledger."""
+        if self.ledger is None:
+            return {}
+        total = self.ledger.total()
+        metrics = {
+            "lm_prompt_tokens": float(total.prompt_tokens),
+            "lm_completion_tokens": float(total.completion_tokens),
+        }
+        if total.cost_usd is not None:
+            metrics["cost_usd"] = float(total.cost_usd)
+        else:  # some calls had no known price: what is known is a lower bound
+            metrics["cost_usd_lower_bound"] = float(total.known_cost_usd)
+        return metrics
 
     def run_finished(self, summary: Mapping[str, Any]) -> None:
         if not self.opened:
@@ -115,6 +187,7 @@ class TrackingSink(EventSink):
             final["final_best_val_score"] = float(summary["best_score"])
         if isinstance(result, Result):
             final.update(usage_metrics(result))
+        final.update(self._cost_metrics())
         self._log_metrics(final, self.used)
         if isinstance(result, Result):
             with tempfile.TemporaryDirectory(prefix="gepakit-report-") as tmp:

@@ -36,10 +36,12 @@ class MLflowSink(TrackingSink):
 
     Attaches to the active MLflow run when there is one (and leaves it open); otherwise
     starts a run and ends it when the optimization ends. Logs the run's settings as
-    params, scores and proposal counts as metrics whose step is the number of metric
-    calls used, and at the end a candidate table (``candidates.json``), the best
-    prompt (``best_prompt.txt`` and ``best_candidate.json``) and the HTML report
-    (``report.html``).
+    params (``gepakit.*``: budget, dataset sizes, seed, model names, search settings),
+    scores, proposal counts, tokens and ``cost_usd`` as metrics whose step is the number
+    of metric calls used. As the run goes, each candidate joining the pool is logged as
+    ``candidates/candidate_NNNN.json`` and the best so far as ``best_prompt.txt`` /
+    ``best_candidate.json``, so a crashed run keeps them; at the end a candidate table
+    (``candidates.json``) and the HTML report (``report.html``).
 
     Args:
         tracking_uri: MLflow tracking URI (``file:...``, ``sqlite:///...``, a server);
@@ -50,6 +52,8 @@ class MLflowSink(TrackingSink):
             Registry under this name (one prompt per component, ``name-component``,
             when the candidate has several components).
         log_report: log the HTML report as an artifact.
+        params: the run's settings, logged as params (see `run_params`).
+        ledger: the run's `UsageLedger`, for tokens and cost as the run goes.
 
     Raises:
         MissingExtraError: mlflow is not installed (at `run_started`).
@@ -63,8 +67,10 @@ class MLflowSink(TrackingSink):
         run_name: str | None = None,
         register_prompt: str | None = None,
         log_report: bool = True,
+        params: Mapping[str, Any] | None = None,
+        ledger: Any = None,
     ) -> None:
-        super().__init__(log_report=log_report)
+        super().__init__(log_report=log_report, params=params, ledger=ledger)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.run_name = run_name
@@ -89,9 +95,37 @@ class MLflowSink(TrackingSink):
             f"gepakit.{k}": ",".join(map(str, v)) if isinstance(v, list) else v
             for k, v in info.items()
         }
-        for key, value in params.items():
-            self._client.log_param(self.run_id, key, str(value)[:500])
+        params.update({f"gepakit.{k}": v for k, v in self.params.items()})
+        from mlflow.entities import Param
+
+        existing = dict(self._client.get_run(self.run_id).data.params)
+        batch = [
+            Param(key, str(value)[:500])
+            for key, value in params.items()
+            if existing.get(key) in (None, str(value)[:500])  # MLflow params are immutable
+        ]
+        self._client.log_batch(self.run_id, params=batch)
         log.info("logging to MLflow run %s", self.run_id)
+
+    def _log_candidate(self, index: int, texts: Mapping[str, str], val_score: float) -> None:
+        if self._client is None or self.run_id is None:
+            return
+        record = {"index": index, "val_score": val_score, "texts": dict(texts)}
+        self._client.log_text(
+            self.run_id,
+            json.dumps(record, indent=2, ensure_ascii=False),
+            f"candidates/candidate_{index:04d}.json",
+        )
+
+    def _log_best(self, index: int, texts: Mapping[str, str], score: float) -> None:
+        if self._client is None or self.run_id is None:
+            return
+        best = dict(texts)
+        text = next(iter(best.values())) if len(best) == 1 else json.dumps(best, indent=2)
+        self._client.log_text(self.run_id, text, "best_prompt.txt")
+        self._client.log_text(
+            self.run_id, json.dumps(best, indent=2, ensure_ascii=False), "best_candidate.json"
+        )
 
     def _log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         if self._client is None or self.run_id is None:

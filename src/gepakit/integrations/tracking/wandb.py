@@ -52,9 +52,14 @@ class WandbSink(TrackingSink):
     """
 
     def __init__(
-        self, *, init_kwargs: Mapping[str, Any] | None = None, log_report: bool = True
+        self,
+        *,
+        init_kwargs: Mapping[str, Any] | None = None,
+        log_report: bool = True,
+        params: Mapping[str, Any] | None = None,
+        ledger: Any = None,
     ) -> None:
-        super().__init__(log_report=log_report)
+        super().__init__(log_report=log_report, params=params, ledger=ledger)
         self.init_kwargs = dict(init_kwargs or {})
         self.run: Any = None
         self.owns_run = False
@@ -66,7 +71,9 @@ class WandbSink(TrackingSink):
             kwargs = {"project": "gepakit", **self.init_kwargs}
             self.run = wandb.init(**kwargs)
             self.owns_run = True
-        self.run.config.update({f"gepakit.{k}": v for k, v in info.items()}, allow_val_change=True)
+        config = {f"gepakit.{k}": v for k, v in info.items()}
+        config.update({f"gepakit.{k}": v for k, v in self.params.items()})
+        self.run.config.update(config, allow_val_change=True)
         self.run.define_metric(STEP)
         self.run.define_metric("*", step_metric=STEP)
         log.info("logging to W&B run %s", self.run.id)
