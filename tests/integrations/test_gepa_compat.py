@@ -520,8 +520,10 @@ def test_gepa_callbacks_fire_and_a_failing_one_never_crashes_the_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rec = Recorder()
+    task = two_part_task()
+    adapter = TwoPartAdapter(task)
     with caplog.at_level(logging.WARNING, logger="gepakit"):
-        result = run_toy(max_metric_calls=150, callbacks=[Broken(), rec])
+        result = run_toy(max_metric_calls=150, callbacks=[Broken(), rec], adapter=adapter)
     inner = result.gepakit_result
     assert inner is not None
     iterations = len(inner.proposals)
@@ -538,10 +540,13 @@ def test_gepa_callbacks_fire_and_a_failing_one_never_crashes_the_run(
     rejected = [p for p in inner.proposals if p.decision == "rejected" and p.child_scores]
     assert len(rec.names("on_candidate_rejected")) == len(rejected)
     assert len(rec.names("on_proposal_start")) == len(rec.names("on_proposal_end")) > 0
-    assert len(rec.names("on_evaluation_start")) == len(rec.names("on_evaluation_end"))
+    minibatches = [n for n, traces in adapter.evaluate_calls if traces]
+    assert [e["batch_size"] for e in rec.names("on_evaluation_start")] == minibatches
+    assert len(rec.names("on_evaluation_end")) == len(minibatches)
+    # As in gepa: one budget event per evaluation, not one per metric call.
     budget = rec.names("on_budget_updated")
+    assert [e["metric_calls_delta"] for e in budget] == [n for n, _ in adapter.evaluate_calls]
     assert budget[-1]["metric_calls_used"] == result.total_metric_calls
-    assert sum(e["metric_calls_delta"] for e in budget) == result.total_metric_calls
     assert "callback bug" in caplog.text
 
 

@@ -19,6 +19,20 @@ from gepakit.integrations.gepa.adapter import EvaluationBatch
 Messages = list[dict[str, str]]
 
 
+def is_named_lm(model: Any) -> bool:
+    """True for what gepakit resolves itself: a model name or a gepakit LM object.
+
+    Any other callable is called as gepa calls it (``messages -> str`` for a task LM,
+    ``prompt -> str`` for a reflection LM), even if it has a ``complete`` attribute
+    (a `unittest.mock.Mock` has every attribute).
+    """
+    if isinstance(model, str):
+        return True
+    if not hasattr(model, "complete"):
+        return False
+    return not callable(model) or type(model).__module__.startswith("gepakit.")
+
+
 def contains_answer(data: Mapping[str, Any], response: str) -> tuple[float, str, None]:
     """1.0 when the expected answer occurs in the response, with feedback saying so."""
     answer = str(data["answer"])
@@ -75,7 +89,7 @@ class TaskLMAdapter:
         *,
         max_workers: int = 10,
     ) -> None:
-        if not (isinstance(model, str) or hasattr(model, "complete") or callable(model)):
+        if not (is_named_lm(model) or callable(model)):
             raise ConfigError(
                 "task_lm must be a model name, an LM object or a callable messages -> str, "
                 f"got {type(model).__name__}"
@@ -84,12 +98,12 @@ class TaskLMAdapter:
         self.evaluator = evaluator or contains_answer
         self.max_workers = max_workers
         self._lm: Any = None
-        if isinstance(model, str) or hasattr(model, "complete"):
+        if is_named_lm(model):
             self.use_ledger(None)
 
     def use_ledger(self, ledger: Any) -> None:
         """Record the task LM's usage in the run's ledger (for named models and LMs)."""
-        if isinstance(self.model, str) or hasattr(self.model, "complete"):
+        if is_named_lm(self.model):
             from gepakit.lm.resolve import resolve_lm
 
             self._lm = resolve_lm(self.model, role="task", ledger=ledger)

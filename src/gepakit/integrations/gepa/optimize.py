@@ -21,7 +21,7 @@ from gepakit.integrations.gepa.adapter import (
     TemplateProposer,
     check_template,
 )
-from gepakit.integrations.gepa.default_adapter import TaskLMAdapter
+from gepakit.integrations.gepa.default_adapter import TaskLMAdapter, is_named_lm
 from gepakit.integrations.gepa.result import GEPAResult, gepa_result
 from gepakit.integrations.gepa.state import GEPAStateView, Hooks, StateTracker
 from gepakit.integrations.gepa.strategies import (
@@ -106,13 +106,13 @@ class _LazyPromptFn:
         self.spec = spec
         self.params = dict(params)
         self._fn: Callable[[str], str] | None = None
-        if not isinstance(spec, str) and not hasattr(spec, "complete"):
+        if not is_named_lm(spec):
             self._fn = spec
         else:
             self.use_ledger(None)
 
     def use_ledger(self, ledger: Any) -> None:
-        if isinstance(self.spec, str) or hasattr(self.spec, "complete"):
+        if is_named_lm(self.spec):
             from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
             lm = resolve_lm(self.spec, role="reflection", ledger=ledger)
@@ -318,18 +318,13 @@ def _proposer(
             "reflection_lm is required: the adapter has no propose_new_texts and no "
             "custom_candidate_proposer was given"
         )
-    if not (
-        isinstance(reflection_lm, str)
-        or hasattr(reflection_lm, "complete")
-        or callable(reflection_lm)
-    ):
+    named = is_named_lm(reflection_lm)
+    if not (named or callable(reflection_lm)):
         raise ConfigError(
             "reflection_lm must be a model name, an LM or a callable prompt -> str, "
             f"got {type(reflection_lm).__name__}"
         )
-    if reflection_lm_kwargs and not (
-        isinstance(reflection_lm, str) or hasattr(reflection_lm, "complete")
-    ):
+    if reflection_lm_kwargs and not named:
         _warn("reflection_lm_kwargs is ignored for a callable reflection_lm (as in gepa)")
     prompt_fn = _LazyPromptFn(reflection_lm, reflection_lm_kwargs or {})
     base: Proposer = ReflectiveProposer(prompt_fn)
@@ -367,11 +362,18 @@ def _ignored_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> None:
 
 def _search_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> int | None:
     """frontier_type, val_evaluation_policy, batch_sampler, strategies; returns minibatch."""
-    for name in ("sampling_strategy", "selection_strategy", "reflection_strategy"):
-        if opts[name] is not None:
+    # gepa's defaults (one parent, one mutation per iteration) are gepakit's way too.
+    defaults = {"SingleMutationSampling", "AllImprovements"}
+    for name in ("sampling_strategy", "selection_strategy"):
+        value = opts[name]
+        if value is not None and gepa_class(value) not in defaults:
             raise _not_supported(
                 name, "gepakit.optimize(max_concurrent_proposals=...) runs proposals in parallel"
             )
+    if opts["reflection_strategy"] is not None:
+        raise _not_supported(
+            "reflection_strategy", "give reflection_lm or custom_candidate_proposer instead"
+        )
     if opts["frontier_type"] != "instance":
         if not _accepts("frontier_type"):
             raise _not_supported(f"frontier_type={opts['frontier_type']!r}")
@@ -492,7 +494,7 @@ def optimize(
     opts = dict(locals())
     _announce_once()
     if not seed_candidate:
-        raise ConfigError("seed_candidate must contain at least one component text")
+        raise ConfigError("seed_candidate must contain at least one component text.")
     if run_dir is not None:
         check_not_gepa_run(run_dir)
     active = _active_adapter(adapter, task_lm, evaluator)

@@ -144,12 +144,34 @@ class Hooks:
         self.callbacks = list(callbacks)
         self.view = view
         self.iteration_open = False
+        self._budget: dict[str, Any] | None = None
 
     @property
     def iteration(self) -> int:
         return self.view.i + 1 if self.view is not None else 0
 
     def fire(self, name: str, **event: Any) -> None:
+        self.flush_budget()
+        self._fire(name, event)
+
+    def budget(self, used: int, delta: int, remaining: int) -> None:
+        """Count metric calls; gepa reports them once per evaluation, so they are sent
+        as one ``on_budget_updated`` before the next event."""
+        if self._budget is not None:
+            delta += self._budget["metric_calls_delta"]
+        self._budget = {
+            "iteration": self.iteration,
+            "metric_calls_used": used,
+            "metric_calls_delta": delta,
+            "metric_calls_remaining": remaining,
+        }
+
+    def flush_budget(self) -> None:
+        pending, self._budget = self._budget, None
+        if pending is not None:
+            self._fire("on_budget_updated", pending)
+
+    def _fire(self, name: str, event: dict[str, Any]) -> None:
         for cb in self.callbacks:
             method = getattr(cb, name, None)
             if method is None:
@@ -173,8 +195,12 @@ class Hooks:
     def evaluation_start(
         self, texts: Mapping[str, str], ids: Sequence[str], batch: Sequence[Any], traces: bool
     ) -> None:
+        """A minibatch evaluation (with traces) starts; val evaluations have their own event."""
+        if not traces:
+            self.flush_budget()
+            return
         idx = self.view.index_of(texts) if self.view is not None else None
-        if traces and idx is not None and self.view is not None and not self.iteration_open:
+        if idx is not None and self.view is not None and not self.iteration_open:
             # A pool candidate's minibatch: a reflective iteration selected it as parent.
             self.start_iteration()
             score = self.view.program_full_scores_val_set[idx]
@@ -203,6 +229,8 @@ class Hooks:
         )
 
     def evaluation_end(self, texts: Mapping[str, str], result: Any, traces: bool) -> None:
+        if not traces:
+            return
         idx = self.view.index_of(texts) if self.view is not None else None
         trajectories = getattr(result, "trajectories", None)
         self.fire(
@@ -285,13 +313,7 @@ class StateTracker(EventSink):
     def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
         delta = used - self.view.total_num_evals
         self.view.total_num_evals = used
-        self.hooks.fire(
-            "on_budget_updated",
-            iteration=self.hooks.iteration,
-            metric_calls_used=used,
-            metric_calls_delta=delta,
-            metric_calls_remaining=limit - used,
-        )
+        self.hooks.budget(used, delta, limit - used)
 
     def candidate_added(self, index: int, candidate: Candidate, val_score: float) -> None:
         parents = self._parents.pop(candidate.id, [None])
