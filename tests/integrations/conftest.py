@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 # The DSPy tests need the `dspy` extra; without it they are not collected at all.
-collect_ignore_glob = [] if importlib.util.find_spec("dspy") else ["test_dspy*.py"]
+collect_ignore_glob = [] if importlib.util.find_spec("dspy") else ["test_dspy*.py", "dspy_suite/*"]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ class _RuleEngine(dummy_engine.DummyEngine):
             id=None,
             model="dummy",
             message=dummy_engine.Message.assistant([dummy_engine.TextPart(text)]),
-            finish_reason="stop",
+            finish_reason=owner.finish_reason,
             usage=dummy_engine.Usage(input_tokens=10, output_tokens=5, total_tokens=15),
         )
 
@@ -32,12 +32,13 @@ class _RuleEngine(dummy_engine.DummyEngine):
 class RuleLM(DummyLM):
     """A DummyLM whose reply is computed from the system and last user message.
 
-    Each call reports 10 prompt and 5 completion tokens.
+    Each call reports 10 prompt and 5 completion tokens and `finish_reason`.
     """
 
-    def __init__(self, rule: Rule) -> None:
+    def __init__(self, rule: Rule, *, finish_reason: str = "stop") -> None:
         super().__init__({})
         self.rule = rule
+        self.finish_reason = finish_reason
         self.calls = 0
         engine = _RuleEngine(self)
         self._engine_spec = engine

@@ -107,3 +107,63 @@ def test_max_full_evals_budget_and_detailed_fields_match(
     # overshoot by the evaluations of the last iteration (18 calls for 12 without valset)
     assert b.total_metric_calls <= our_budget
     assert a.total_metric_calls >= b.total_metric_calls
+
+
+def test_same_program_gives_the_same_optimized_components() -> None:
+    theirs, their_prog, ours, our_prog = _compile_both(max_metric_calls=30, use_merge=False)
+    assert theirs.max_metric_calls == ours.result.max_metric_calls == 30
+    for name in ("draft", "answer"):
+        assert str(getattr(our_prog, name).signature.instructions) == str(
+            getattr(their_prog, name).signature.instructions
+        )
+    assert str(our_prog.answer.signature.instructions) == NEW
+    a, b = their_prog.detailed_results, our_prog.detailed_results
+    assert b.val_aggregate_scores[b.best_idx] == a.val_aggregate_scores[a.best_idx] == 1.0
+    assert b.total_metric_calls <= 30
+
+
+class RecordingProposer:
+    """A custom proposer (dspy's protocol) that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], dict[str, list[dict[str, Any]]]]] = []
+
+    def __call__(
+        self,
+        candidate: dict[str, str],
+        reflective_dataset: dict[str, list[dict[str, Any]]],
+        components_to_update: list[str],
+    ) -> dict[str, str]:
+        self.calls.append((list(components_to_update), dict(reflective_dataset)))
+        return {c: NEW for c in components_to_update}
+
+
+def _shape(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        tuple(record),
+        tuple((k, type(v).__name__, v) for k, v in record["Inputs"].items()),
+        tuple((k, type(v).__name__, v) for k, v in record["Generated Outputs"].items()),
+        record["Feedback"],
+    )
+
+
+def test_a_custom_proposer_gets_the_same_records_from_both() -> None:
+    train = capital_examples(("France", "Japan", "Peru"))
+    seen = []
+    classes: list[Any] = [DspyGEPA, GEPA]
+    for cls in classes:
+        proposer = RecordingProposer()
+        gepa = cls(
+            feedback_metric,
+            instruction_proposer=proposer,
+            max_metric_calls=12,
+            num_threads=1,
+            use_merge=False,
+        )
+        with dspy.context(lm=RuleLM(careful_rule)):
+            gepa.compile(TwoStep(), trainset=train, valset=train)
+        seen.append(proposer.calls[0])
+    (their_components, theirs), (our_components, ours) = seen
+    assert our_components == their_components == ["draft"]
+    assert set(ours) == set(theirs) == {"draft"}
+    assert sorted(map(_shape, ours["draft"])) == sorted(map(_shape, theirs["draft"]))

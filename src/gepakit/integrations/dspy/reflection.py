@@ -24,6 +24,7 @@ from typing import Any
 import dspy
 from dspy.adapters.chat_adapter import ChatAdapter
 from dspy.adapters.json_adapter import JSONAdapter
+from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.usage_tracker import UsageTracker
 
@@ -68,6 +69,10 @@ _ALREADY_TRIED = "earlier_attempts"
 _ALREADY_TRIED_DESC = (
     "Rewrites of this instruction that were already tried and scored no better. Write "
     "something that differs from them where they went wrong."
+)
+_CUT_OFF = (
+    "the reply was cut off at the reflection LM's token limit (finish_reason 'length'); "
+    "raise its max_tokens"
 )
 _FIELD_MARKER = re.compile(r"^\s*\[\[ ## [\w.-]+ ## \]\]\s*$", re.MULTILINE)
 _CUSTOM_TYPE = re.compile(
@@ -118,6 +123,56 @@ def _read_unparsed(reply: str, current: str) -> ParsedReply:
     except Exception:  # not ChatAdapter's format either: read it as text
         stripped = _FIELD_MARKER.sub("", stripped).strip()
     return parse_reply(stripped, current)
+
+
+class _LMCalls(BaseCallback):
+    """Records (LM, outputs) of the LM calls made in one proposal (one instance each)."""
+
+    def __init__(self) -> None:
+        self._lms: dict[str, Any] = {}
+        self.calls: list[tuple[Any, Any]] = []
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self._lms[call_id] = instance
+
+    def on_lm_end(
+        self, call_id: str, outputs: Any | None, exception: BaseException | None = None
+    ) -> None:
+        self.calls.append((self._lms.pop(call_id, None), outputs))
+
+    def last_text(self) -> str | None:
+        """The raw text of the last LM call, for the run record."""
+        if not self.calls:
+            return None
+        outputs = self.calls[-1][1]
+        first = outputs[0] if isinstance(outputs, list) and outputs else outputs
+        if isinstance(first, Mapping):
+            first = first.get("text")
+        text = getattr(first, "text", first)
+        return text if isinstance(text, str) else None
+
+    def truncated(self) -> bool:
+        """Whether an LM call stopped at its token limit (finish_reason "length")."""
+        return any(_finish_reason(lm, outputs) == "length" for lm, outputs in self.calls)
+
+
+def _finish_reason(lm: Any, outputs: Any) -> str | None:
+    """The finish reason of one call, from DSPy's history entry for it (matched by identity)."""
+    reason = getattr(outputs, "finish_reason", None)
+    if isinstance(reason, str):
+        return reason
+    for entry in reversed(list(getattr(lm, "history", None) or [])[-64:]):
+        if isinstance(entry, Mapping) and entry.get("outputs") is outputs:
+            response = entry.get("response")
+            choices = getattr(response, "choices", None)
+            first = (
+                choices[0]
+                if choices
+                else (response[0] if isinstance(response, list) and response else response)
+            )
+            found = getattr(first, "finish_reason", None)
+            return found if isinstance(found, str) else None
+    return None
 
 
 def _render_messages(adapter: Any, signature: Any, inputs: Mapping[str, Any]) -> str:
@@ -190,18 +245,27 @@ class DspyInstructionProposer:
         self, signature: type[dspy.Signature], inputs: Mapping[str, Any], current: str
     ) -> tuple[str, ParsedReply]:
         tracker = UsageTracker()
+        calls = _LMCalls()
+        callbacks = [*(dspy.settings.callbacks or []), calls]
+        context = {"lm": self.lm, "adapter": self.adapter, "usage_tracker": tracker}
         try:
-            with dspy.context(lm=self.lm, adapter=self.adapter, usage_tracker=tracker):
+            with dspy.context(**context, callbacks=callbacks):
                 try:
                     prediction = dspy.Predict(signature)(**inputs)
                 except AdapterParseError as exc:
                     raw = str(exc.lm_response or "")
+                    if calls.truncated():
+                        return raw, ParsedReply(None, _CUT_OFF)
                     return raw, _read_unparsed(raw, current)
         finally:
             record_tracker(self.ledger, "reflection", tracker, local=is_local_dspy_lm(self.lm))
         text = _clean_field(str(prediction.new_instruction or ""))
+        raw = calls.last_text() or text
+        if calls.truncated():
+            # JSONAdapter repairs cut-off JSON; the text it recovers ends mid-sentence.
+            return raw, ParsedReply(None, _CUT_OFF)
         if not text:
-            return text, ParsedReply(None, "the reflection LM returned an empty instruction")
+            return raw, ParsedReply(None, "the reflection LM returned an empty instruction")
         if text == current.strip():
-            return text, ParsedReply(None, IDENTICAL)
-        return text, ParsedReply(text)
+            return raw, ParsedReply(None, IDENTICAL)
+        return raw, ParsedReply(text)
