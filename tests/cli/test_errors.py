@@ -281,3 +281,19 @@ def test_export_csv_defuses_formulas_and_escapes(tmp_path: Path) -> None:
     assert "\x1b" not in output and "\x07" not in output
     assert "'=HYPERLINK" in output and "'@e0" in output
     assert ",=" not in output and ",@" not in output
+
+
+def test_status_state_line_of_a_failed_run_is_sanitized(tmp_path: Path) -> None:
+    from gepakit.run_state import record_failure
+    from gepakit.store.sqlite import SQLiteStore
+
+    path = project(tmp_path)
+    assert run("run", str(path), "--no-progress")[0] == 0
+    with SQLiteStore(tmp_path / "out") as store:
+        store.put_event("session_started", {"resumed": True})
+        record_failure(store, RuntimeError("LM said \x1b]0;owned\x07\x1b[2Jbye\nnow"))
+    code, output = run("status", str(tmp_path / "out"))
+    assert code == 0
+    (line,) = [x for x in output.splitlines() if x.startswith("state:")]
+    assert line == "state:       failed: RuntimeError: LM said bye now"
+    assert "\x1b" not in output and "\x07" not in output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gepakit.engine.acceptance import ImprovementOrEqual, StrictImprovement
 from gepakit.engine.stopping import (
     CallableStop,
@@ -66,3 +68,31 @@ def test_acceptance_rules() -> None:
     assert ImprovementOrEqual().decide([1.0, 0.0], [0.0, 1.0])[0]
     accepted, reason = ImprovementOrEqual().decide([1.0], [0.5])
     assert not accepted and "below" in reason
+
+
+def test_timeout_does_not_overrun_by_a_valset_pass() -> None:
+    """A timeout passing mid-proposal skips the child's valset evaluation."""
+    import time
+
+    import gepakit
+    from gepakit.testing import ToyTask
+
+    task = ToyTask(num_rules=2)
+    val_calls = 0
+
+    def slow_train(candidate: dict[str, str], example: dict[str, Any]) -> Any:
+        nonlocal val_calls
+        if str(example["id"]).startswith("v"):
+            val_calls += 1
+        else:
+            time.sleep(0.15)  # the minibatch evaluation outlasts the timeout
+        return task.evaluate(candidate, example)
+
+    result = gepakit.optimize(
+        task.seed_candidate, task.trainset, task.valset, evaluator=slow_train,
+        reflection_lm=task.reflect, max_metric_calls=200, timeout=0.1, use_merge=False,
+        progress=False,
+    )  # fmt: skip
+    assert result.stop_reason == "timeout of 0.1s reached"
+    assert val_calls == len(task.valset)  # the seed's pass only
+    assert result.num_candidates == 1

@@ -32,7 +32,7 @@ from gepakit.engine.steps import (
     reflective_job,
     seed_job,
 )
-from gepakit.engine.stopping import Clock, StopView
+from gepakit.engine.stopping import Clock, StopView, Timeout
 from gepakit.errors import (
     EvaluatorError,
     InfrastructureError,
@@ -268,6 +268,22 @@ class Driver:
                 return True
         return False
 
+    def _timed_out(self) -> bool:
+        """Whether a `Timeout` passed (after the seed): stop before a new valset pass."""
+        st = self.state
+        if not st.candidates:
+            return False
+        timeouts = [c for c in st.config.stop_conditions if isinstance(c, Timeout)]
+        if not timeouts:
+            return False
+        elapsed = self.clock.elapsed()
+        for cond in timeouts:
+            if elapsed >= cond.seconds:
+                if st.stop_reason is None:
+                    st.stop_reason = f"timeout of {cond.seconds:g}s reached"
+                return True
+        return False
+
     # -- advancing jobs ------------------------------------------------------
 
     def _advance(self, jr: _JobRun, result: Any, *, first: bool = False) -> None:
@@ -416,6 +432,10 @@ class Driver:
         assert isinstance(req, Evaluate)
         req = jr.pending = self._fit(req)
         slots, owned, to_run, hits = self._plan_eval(req)
+        if to_run and req.split == "val" and self._timed_out():
+            self.halted = True  # the timeout passed mid-proposal: skip the valset pass
+            self.events.put(("ready", jr.id, jr.step, None))
+            return
         if not self.state.budget.try_reserve(len(owned) + len(to_run)):
             self.events.put(("ready", jr.id, jr.step, None))
             return
