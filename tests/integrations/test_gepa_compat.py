@@ -15,6 +15,7 @@ import gepakit
 import gepakit.gepa as gepa
 from gepakit import ConfigError, EvaluatorError
 from gepakit.gepa import EvaluationBatch, GEPAResult
+from gepakit.lm.base import Completion
 from gepakit.testing import ReflectionPrompt, ScriptedLM, ToyTask, fenced, scripted_reflection
 
 # -- a batched two-component adapter (a fake written as gepa users write adapters) ------
@@ -716,3 +717,78 @@ def test_a_gepa_logger_receives_the_run_log() -> None:
     run_toy(logger=Logger(), stop_callbacks=lambda state: state.i >= 0)
     assert "gepa stopper function asked to stop" in lines
     assert not logging.getLogger("gepakit").handlers  # removed after the run
+
+
+# -- model names, data loaders -------------------------------------------------------
+
+
+def test_model_names_are_resolved_by_gepakit_with_the_run_ledger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gepakit.lm.resolve as resolve
+
+    made: list[tuple[Any, str, bool]] = []
+    sent: list[dict[str, Any]] = []
+
+    class FakeLM:
+        """A fake LM object: the task answers Paris, the reflection adds a line."""
+
+        def __init__(self, role: str) -> None:
+            self.role = role
+
+        def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+            sent.append({"role": self.role, **params})
+            if self.role == "task":
+                return Completion(text="### Paris")
+            return Completion(text=fenced("Answer. France=Paris"))
+
+    def fake_resolve(spec: Any, *, role: str, ledger: Any = None, **kw: Any) -> Any:
+        made.append((spec, role, ledger is not None))
+        return FakeLM(role)
+
+    monkeypatch.setattr(resolve, "resolve_lm", fake_resolve)
+    result = gepa.optimize(
+        seed_candidate={"system_prompt": "Answer."},
+        trainset=qa_items()[:2],
+        task_lm="openai/gpt-4.1-mini",
+        reflection_lm="openai/gpt-5",
+        reflection_lm_kwargs={"temperature": 1.0, "max_tokens": 32000},
+        max_metric_calls=12,
+    )
+    assert ("openai/gpt-4.1-mini", "task", True) in made
+    assert ("openai/gpt-5", "reflection", True) in made
+    reflection_calls = [s for s in sent if s["role"] == "reflection"]
+    assert reflection_calls
+    assert all(s["temperature"] == 1.0 and s["max_tokens"] == 32000 for s in reflection_calls)
+    assert result.val_aggregate_scores[0] == 0.5
+
+
+class Loader:
+    """A gepa-style DataLoader (all_ids / fetch) with string ids."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self.items = items
+
+    def all_ids(self) -> list[str]:
+        return list(self.items)
+
+    def fetch(self, ids: list[str]) -> list[Any]:
+        return [self.items[i] for i in ids]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def test_data_loaders_keep_their_ids_in_the_result() -> None:
+    task = two_part_task()
+    val = Loader({f"val-{i}": ex for i, ex in enumerate(task.valset)})
+    result = gepa.optimize(
+        seed_candidate=task.seed_candidate,
+        trainset=Loader({f"tr-{i}": ex for i, ex in enumerate(task.trainset)}),
+        valset=val,
+        adapter=TwoPartAdapter(task),
+        reflection_lm=task.reflect,
+        max_metric_calls=60,
+    )
+    assert set(result.per_val_instance_best_candidates) == set(val.all_ids())
+    assert set(result.val_subscores[0]) == set(val.all_ids())
