@@ -45,6 +45,7 @@ def parse_team(reply: str) -> str | None:
     return next((w for w in words if w in TEAMS), None)
 
 
+# --8<-- [start:Router]
 class Router:
     """The system being optimized: one LM call with both components in the prompt."""
 
@@ -70,6 +71,9 @@ class Router:
             f"Answer with exactly one of: {', '.join(TEAMS)}.",
             output=reply,
         )
+
+
+# --8<-- [end:Router]
 
 
 def run(
