@@ -55,7 +55,7 @@ def metric(
             f"Wrong: the answer is {gold.answer}, you gave {got or 'no number'}. "
             f"The steps are {gold.solution}. Give the final answer as a number only."
         )
-    return dspy.Prediction(score=float(ok), feedback=feedback)
+    return dspy.Prediction(score=ok, feedback=feedback)  # a bool score is fine
 
 
 # --8<-- [end:metric]
