@@ -84,6 +84,8 @@ class RouterAdapter:
                 {"Inputs": item["text"], "Generated Outputs": trace["reply"], "Feedback": feedback}
             )
         return {name: records for name in components_to_update}
+
+
 # --8<-- [end:adapter]
 
 

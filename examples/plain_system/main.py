@@ -92,12 +92,9 @@ def run(
         component_selector="round_robin",
         run_dir=run_dir,
     )
-    return result, accuracy(SEED, test, router), accuracy(result.best_candidate, test, router)
-
-
-def accuracy(candidate: dict[str, str], rows: list[dict[str, Any]], router: Router) -> float:
-    """Mean score of `candidate` on held-out `rows` (never shown to the optimizer)."""
-    return sum(router(candidate, row).score for row in rows) / len(rows)
+    seed_test = gepakit.evaluate(SEED, test, router).score  # never shown to the optimizer
+    best_test = gepakit.evaluate(result, test, router).score
+    return result, seed_test, best_test
 
 
 def main(argv: list[str] | None = None) -> None:
