@@ -544,9 +544,11 @@ def test_gepa_callbacks_fire_and_a_failing_one_never_crashes_the_run(
     minibatches = [n for n, traces in adapter.evaluate_calls if traces]
     assert [e["batch_size"] for e in rec.names("on_evaluation_start")] == minibatches
     assert len(rec.names("on_evaluation_end")) == len(minibatches)
-    # As in gepa: one budget event per evaluation, not one per metric call.
+    # As in gepa: one budget event per evaluation after the seed's, not one per call.
     budget = rec.names("on_budget_updated")
-    assert [e["metric_calls_delta"] for e in budget] == [n for n, _ in adapter.evaluate_calls]
+    sizes = [n for n, _ in adapter.evaluate_calls]
+    assert [e["metric_calls_delta"] for e in budget] == sizes[1:]
+    assert budget[0]["metric_calls_used"] - budget[0]["metric_calls_delta"] == len(task.valset)
     assert budget[-1]["metric_calls_used"] == result.total_metric_calls
     assert "callback bug" in caplog.text
 
@@ -792,3 +794,12 @@ def test_data_loaders_keep_their_ids_in_the_result() -> None:
     )
     assert set(result.per_val_instance_best_candidates) == set(val.all_ids())
     assert set(result.val_subscores[0]) == set(val.all_ids())
+
+
+def test_a_callable_reflection_lm_is_counted_in_the_usage() -> None:
+    result = run_toy(max_metric_calls=60)
+    inner = result.gepakit_result
+    assert inner is not None
+    reflected = [p for p in inner.proposals if p.replies]
+    usage = inner.usage["roles"]["reflection"]
+    assert usage["calls"] >= len(reflected) > 0

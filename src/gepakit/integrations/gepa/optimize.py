@@ -112,11 +112,17 @@ class _LazyPromptFn:
             self.use_ledger(None)
 
     def use_ledger(self, ledger: Any) -> None:
-        if is_named_lm(self.spec):
-            from gepakit.lm.resolve import as_prompt_fn, resolve_lm
+        """Build the LM with the run's ledger (a callable too, so its calls are counted)."""
+        from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
+        if is_named_lm(self.spec):
             lm = resolve_lm(self.spec, role="reflection", ledger=ledger)
             self._fn = as_prompt_fn(lm, **self.params)
+        elif ledger is not None:
+            from gepakit.lm.function_lm import FunctionLM
+
+            wrapped = resolve_lm(FunctionLM(self.spec), role="reflection", ledger=ledger)
+            self._fn = as_prompt_fn(wrapped)
 
     def __call__(self, prompt: str) -> str:
         assert self._fn is not None

@@ -313,7 +313,8 @@ class StateTracker(EventSink):
     def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
         delta = used - self.view.total_num_evals
         self.view.total_num_evals = used
-        self.hooks.budget(used, delta, limit - used)
+        if self.view.program_candidates:  # gepa reports no budget event for the seed's valset
+            self.hooks.budget(used, delta, limit - used)
 
     def candidate_added(self, index: int, candidate: Candidate, val_score: float) -> None:
         parents = self._parents.pop(candidate.id, [None])
