@@ -183,14 +183,55 @@ def test_gepa_stoppers_in_gepa_kwargs_stop_the_run() -> None:
     assert "stop callback" in gepa.result.stop_reason
 
 
-def test_a_custom_gepa_stopper_is_refused_clearly() -> None:
-    with pytest.raises(ConfigError, match="GEPAState"):
-        GEPA(
-            feedback_metric,
-            max_metric_calls=10,
-            reflection_lm=DummyLM([]),
-            gepa_kwargs={"stop_callbacks": lambda state: False},
-        )
+def test_a_custom_gepa_stopper_reads_the_gepa_state() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_three_candidates(state: Any) -> bool:
+        seen.append((len(state.program_candidates), state.total_num_evals))
+        return len(state.program_candidates) >= 3
+
+    gepa = GEPA(
+        bool_metric,
+        max_metric_calls=300,
+        instruction_proposer=Recorder(),
+        num_threads=1,
+        use_merge=False,
+        skip_perfect_score=False,
+        acceptance="improvement_or_equal",
+        gepa_kwargs={"stop_callbacks": stop_after_three_candidates},
+    )
+    run(gepa, RuleLM(careful_rule), valset=capital_examples())
+    assert gepa.result is not None and len(gepa.result.candidates) == 3
+    assert seen[0] == (1, 3) and seen[-1][0] == 3
+    assert gepa.result.total_metric_calls < 300
+
+
+class _GepaEvents:
+    """A gepa GEPACallback (duck-typed, as gepa calls them)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_optimization_start(self, event: Any) -> None:
+        self.names.append("start")
+
+    def on_candidate_accepted(self, event: Any) -> None:
+        self.names.append(f"accepted:{event['new_candidate_idx']}")
+
+    def on_optimization_end(self, event: Any) -> None:
+        self.names.append("end")
+
+
+def test_gepa_callbacks_in_gepa_kwargs_fire() -> None:
+    events = _GepaEvents()
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=20,
+        instruction_proposer=Recorder(),
+        gepa_kwargs={"callbacks": [events]},
+    )
+    run(gepa, RuleLM(careful_rule), valset=capital_examples())
+    assert events.names[0] == "start" and "accepted:1" in events.names
 
 
 def test_gepakit_stop_options_are_on_the_class() -> None:

@@ -32,7 +32,13 @@ from gepakit.integrations.dspy.programs import (
 )
 from gepakit.integrations.dspy.proposers import DspyProposer, is_builtin_proposer
 from gepakit.integrations.dspy.results import detailed_results
+from gepakit.integrations.dspy.selectors import (
+    check_component_selector,
+    needs_gepa_state,
+)
 from gepakit.integrations.dspy.selectors import component_selector as component_selector_for
+from gepakit.integrations.gepa.state import GEPAStateView, Hooks, StateTracker
+from gepakit.integrations.gepa.strategies import StopperBridge
 from gepakit.lm.usage import UsageLedger
 from gepakit.result import Result
 
@@ -361,7 +367,7 @@ class GEPA(Teleprompter):
         self.add_format_failure_as_feedback = add_format_failure_as_feedback
         self.custom_instruction_proposer = instruction_proposer
         self.component_selector = component_selector
-        component_selector_for(component_selector, ["_"])  # validate now, bind names in compile
+        check_component_selector(component_selector)
         self.use_merge = use_merge
         self.max_merge_invocations = max_merge_invocations or 0
         self.num_threads = num_threads
@@ -380,7 +386,7 @@ class GEPA(Teleprompter):
         self.max_concurrent_proposals = max_concurrent_proposals
         self.cache = cache
         self.report = report
-        self.callbacks = [*callbacks, *self.translated.options.pop("callbacks", [])]
+        self.callbacks = [*callbacks, *self.translated.sinks]
         self.reflection_adapter = reflection_adapter
         self.result: Result | None = None
         """The gepakit `Result` of the last `compile`."""
@@ -500,11 +506,14 @@ class GEPA(Teleprompter):
             context=context,
             adapter=self.reflection_adapter,
         )
+        seed_texts = seed_candidate(student)
+        gepa_state = self._gepa_state(seed_texts, val, seed)
         if self.use_wandb and self.wandb_api_key:
             _wandb_login(self.wandb_api_key)
         log.info("GEPA: %d metric calls, %d train / %d val examples", limit, len(train), len(val))
+        view, hooks = (gepa_state.view, gepa_state.hooks) if gepa_state else (None, None)
         result = optimize(
-            seed_candidate(student),
+            seed_texts,
             train,
             val,
             evaluator=evaluator,
@@ -512,7 +521,12 @@ class GEPA(Teleprompter):
             max_metric_calls=limit,
             reflection_minibatch_size=self.minibatch_size,
             candidate_selection_strategy=self.candidate_selection_strategy,
-            component_selector=component_selector_for(self.component_selector, names),
+            component_selector=component_selector_for(
+                self.component_selector,
+                names,
+                view,
+                hooks.start_iteration if hooks is not None else lambda: None,
+            ),
             skip_perfect_score=self.skip_perfect_score,
             perfect_score=self.perfect_score,
             failure_score=self.failure_score,
@@ -527,9 +541,9 @@ class GEPA(Teleprompter):
             timeout=self.timeout,
             stop_after_no_improvement=self.stop_after_no_improvement,
             score_threshold=self.score_threshold,
-            stop_callback=self._stop_callback(),
+            stop_callback=self._stop_callback(view),
             acceptance=self.acceptance,
-            callbacks=self.callbacks,
+            callbacks=[*self.callbacks, *([gepa_state] if gepa_state else [])],
             use_mlflow=self.use_mlflow,
             use_wandb=self.use_wandb,
             wandb_init_kwargs=self.wandb_init_kwargs,
@@ -566,8 +580,36 @@ class GEPA(Teleprompter):
             "version of gepakit"
         )
 
-    def _stop_callback(self) -> Callable[..., bool] | None:
-        stops = list(self.translated.stops)
+    def _gepa_state(
+        self, seed_texts: Mapping[str, str], val: Sequence[Any], seed: int
+    ) -> StateTracker | None:
+        """gepa's view of the run, for gepa selectors, stoppers and callbacks (else None).
+
+        The same `GEPAStateView` and `StateTracker` as `gepakit.gepa.optimize` uses;
+        val data ids are valset positions, as in dspy.GEPA.
+        """
+        wanted = needs_gepa_state(self.component_selector) or bool(
+            self.translated.gepa_stoppers or self.translated.gepa_callbacks
+        )
+        if not wanted:
+            return None
+        position = {rec.id: rec.index for rec in val}
+        view = GEPAStateView(seed_texts, lambda eid: position.get(eid, eid))
+        hooks = Hooks(self.translated.gepa_callbacks, view)
+        config = {
+            "perfect_score": self.perfect_score,
+            "seed": seed,
+            "track_best_outputs": self.track_best_outputs,
+        }
+        tracker = StateTracker(view, hooks, config)
+        tracker.seed = dict(seed_texts)
+        return tracker
+
+    def _stop_callback(self, view: GEPAStateView | None) -> Callable[..., bool] | None:
+        stops: list[Callable[..., bool]] = []
+        if self.translated.gepa_stoppers:
+            assert view is not None  # _gepa_state builds one whenever there are stoppers
+            stops.append(StopperBridge(self.translated.gepa_stoppers, view))
         if self.stop_callback is not None:
             stops.append(self.stop_callback)
         return gepa_kwargs_module.combine_stops(stops)

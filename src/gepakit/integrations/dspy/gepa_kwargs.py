@@ -11,12 +11,11 @@ gepakit versions add (frontier_type, val_evaluation_policy ...) are passed only 
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gepakit.engine.protocols import EventSink
 from gepakit.engine.stopping import StopView
 from gepakit.errors import ConfigError
 
@@ -68,8 +67,12 @@ class Translated:
 
     options: dict[str, Any] = field(default_factory=dict)
     """gepakit.optimize keyword -> value."""
-    stops: list[StopPredicate] = field(default_factory=list)
-    """Stop conditions from `stop_callbacks`, combined into one `stop_callback`."""
+    gepa_stoppers: list[Any] = field(default_factory=list)
+    """gepa stoppers (`stop_callbacks`): called with the run's `GEPAStateView`."""
+    gepa_callbacks: list[Any] = field(default_factory=list)
+    """gepa `GEPACallback` objects (`callbacks`), fired as the gepa front door does."""
+    sinks: list[Any] = field(default_factory=list)
+    """gepakit `EventSink`s given in `callbacks`."""
     reflection_lm_kwargs: dict[str, Any] | None = None
 
 
@@ -145,7 +148,9 @@ class _Translator:
                     key,
                 )
         elif key == "stop_callbacks":
-            self.out.stops.extend(stop_predicates(value))
+            if value is not None:
+                many = isinstance(value, Sequence) and not isinstance(value, str)
+                self.out.gepa_stoppers.extend(list(value) if many else [value])
         elif key in ("mlflow_tracking_uri", "mlflow_experiment_name"):
             self.out.options[key] = value
         elif key in ("wandb_attach_existing", "mlflow_attach_existing", "tracking_key_prefix"):
@@ -164,7 +169,9 @@ class _Translator:
             if not value and "reuse_evaluations" in self.accepted:
                 self.out.options["reuse_evaluations"] = False
         elif key == "callbacks":
-            self.out.options["callbacks"] = _callbacks(value)
+            for cb in value or ():
+                target = self.out.sinks if isinstance(cb, EventSink) else self.out.gepa_callbacks
+                target.append(cb)
         else:
             raise ConfigError(
                 f"gepa_kwargs[{key!r}] is not an option of gepa.optimize that gepakit knows; "
@@ -184,67 +191,6 @@ def _acceptance(value: Any) -> Any:
         "'improvement_or_equal' (gepa's AcceptanceCriterion objects are not supported; pass "
         f"acceptance= with a gepakit Acceptance object instead), got {value!r}"
     )
-
-
-def _callbacks(value: Any) -> list[Any]:
-    items = list(value or [])
-    for cb in items:
-        if not hasattr(cb, "run_started"):
-            raise ConfigError(
-                f"gepa_kwargs['callbacks'] holds {type(cb).__name__}, not a gepakit EventSink; "
-                "gepa's GEPACallback objects are not supported by gepakit.dspy.GEPA (pass "
-                "callbacks= with gepakit EventSinks)"
-            )
-    return items
-
-
-def _stop_one(stopper: Any) -> StopPredicate:
-    """A gepa stopper as a predicate on gepakit's `StopView`, matched by class name."""
-    kind = type(stopper).__name__
-    if kind == "TimeoutStopCondition":
-        seconds = float(stopper.timeout_seconds)
-        start = float(getattr(stopper, "start_time", time.time()))
-        return lambda view: time.time() - start > seconds
-    if kind == "NoImprovementStopper":
-        patience = int(stopper.max_iterations_without_improvement)
-        return lambda view: view.proposals_since_improvement >= patience
-    if kind == "ScoreThresholdStopper":
-        threshold = float(stopper.threshold)
-        return lambda view: view.best_score >= threshold
-    if kind == "MaxMetricCallsStopper":
-        calls = int(stopper.max_metric_calls)
-        return lambda view: view.metric_calls >= calls
-    if kind == "FileStopper":
-        path = str(stopper.stop_file_path)
-        return lambda view: os.path.exists(path)
-    if kind == "MaxTrackedCandidatesStopper":
-        most = int(stopper.max_tracked_candidates)
-        return lambda view: view.num_candidates >= most
-    if kind == "MaxCandidateProposalsStopper":
-        most = int(stopper.max_proposals)
-        return lambda view: view.proposals >= most
-    if kind == "SignalStopper":
-        # gepakit already stops cleanly on SIGINT and SIGTERM (in the main thread).
-        return lambda view: bool(getattr(stopper, "_stop_requested", False))
-    if kind == "CompositeStopper":
-        parts = [_stop_one(s) for s in stopper.stoppers]
-        if getattr(stopper, "mode", "any") == "all":
-            return lambda view: all(p(view) for p in parts)
-        return lambda view: any(p(view) for p in parts)
-    raise ConfigError(
-        f"gepa_kwargs['stop_callbacks'] holds {kind}, a custom stopper: it reads gepa's "
-        "GEPAState, which gepakit does not have. Pass stop_callback=fn(view) -> bool (view has "
-        "metric_calls, best_score, num_candidates, proposals, proposals_since_improvement, "
-        "elapsed) or one of timeout=, stop_after_no_improvement=, score_threshold="
-    )
-
-
-def stop_predicates(value: Any) -> list[StopPredicate]:
-    """gepa stoppers (one or a sequence) as predicates on gepakit's `StopView`."""
-    if value is None:
-        return []
-    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    return [_stop_one(s) for s in items]
 
 
 def translate(kwargs: Mapping[str, Any] | None, accepted: frozenset[str]) -> Translated:

@@ -2,20 +2,21 @@
 
 gepakit's own selectors see a `ComponentView`; gepa's (and so dspy.GEPA's) are called
 as ``selector(state, trajectories, subsample_scores, candidate_idx, candidate)`` and
-read a few fields of gepa's `GEPAState` (DSPy's docs' `alternating_half_selector`
-reads ``state.i``). `GepaStateView` carries the fields that make sense here.
+read gepa's `GEPAState` (DSPy's docs' `alternating_half_selector` reads ``state.i``);
+they get gepakit's `GEPAStateView` of the run, kept in step by the gepa front door's
+`StateTracker`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from gepakit.engine.selection import ComponentView
 from gepakit.errors import ConfigError
+from gepakit.integrations.gepa.state import GEPAStateView, Pointers
+from gepakit.integrations.gepa.strategies import native_name
 
 
 class ProgramOrderRoundRobin:
@@ -45,61 +46,46 @@ class ProgramOrderAll:
         return [n for n in self.names if n in view.candidate] or list(view.candidate)
 
 
-@dataclass
-class GepaStateView:
-    """The parts of gepa's `GEPAState` a gepa component selector may read.
-
-    `i` counts the proposals whose components were selected before this one (gepa's
-    iteration counter, from 0). `list_of_named_predictors` and
-    `named_predictor_id_to_update_next_for_program_candidate` let gepa's own
-    `RoundRobinReflectionComponentSelector` work; `program_candidates` holds the
-    texts of the candidate being changed (index `candidate_idx`), others are not shown.
-    """
-
-    i: int
-    list_of_named_predictors: list[str]
-    named_predictor_id_to_update_next_for_program_candidate: defaultdict[int, int] = field(
-        default_factory=lambda: defaultdict(int)
-    )
-    program_candidates: dict[int, dict[str, str]] = field(default_factory=dict)
-
-
 class GepaProtocolSelector:
     """Adapts a gepa-style selector ``fn(state, trajectories, subsample_scores, idx, cand)``.
 
-    `trajectories` are dicts with the example, the program's prediction, the score and
-    the per-predictor reflective records (gepakit's trace); `subsample_scores` the
-    minibatch scores in order.
+    `state` is gepakit's `GEPAStateView` of the run (``state.i`` is the iteration, from
+    0; the pool, val scores and round-robin pointers as gepa keeps them); `trajectories`
+    are dicts shaped like dspy.GEPA's (example id, prediction, score, and the
+    per-predictor reflective records as the trace); `subsample_scores` the minibatch
+    scores in order; `candidate` the texts in program order.
     """
 
-    def __init__(self, fn: Callable[..., Sequence[str]], names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Sequence[str]],
+        names: Sequence[str],
+        view: GEPAStateView,
+        on_select: Callable[[], None],
+    ) -> None:
         self.fn = fn
         self.names = list(names)
-        self._calls = 0
-        self._pointers: defaultdict[int, int] = defaultdict(int)
+        self.view = view
+        self.on_select = on_select
 
     def select(self, view: ComponentView, state: dict[int, int]) -> list[str]:
+        self.on_select()  # starts gepa's iteration: state.i counts from 0
+        self.view.named_predictor_id_to_update_next_for_program_candidate = Pointers(state)
         candidate = {n: view.candidate[n] for n in self.names if n in view.candidate}
-        gepa_state = GepaStateView(
-            i=self._calls,
-            list_of_named_predictors=list(candidate),
-            named_predictor_id_to_update_next_for_program_candidate=self._pointers,
-            program_candidates={view.candidate_index: dict(candidate)},
-        )
-        self._calls += 1
         trajectories = [
             {"example": r.example_id, "prediction": r.output, "score": r.score, "trace": r.trace}
             for r in view.rollouts
         ]
         scores = [r.score for r in view.rollouts]
-        chosen = list(self.fn(gepa_state, trajectories, scores, view.candidate_index, candidate))
-        unknown = [c for c in chosen if c not in view.candidate]
-        if not chosen or unknown:
+        chosen = self.fn(self.view, trajectories, scores, view.candidate_index, candidate)
+        names = [chosen] if isinstance(chosen, str) else list(chosen)
+        unknown = [c for c in names if c not in view.candidate]
+        if not names or unknown:
             raise ValueError(
                 f"component selector returned {chosen!r}; expected a non-empty list of "
                 f"names from {list(candidate)}"
             )
-        return chosen
+        return names
 
 
 def _takes_five(fn: Any) -> bool:
@@ -112,32 +98,53 @@ def _takes_five(fn: Any) -> bool:
     return True
 
 
-def component_selector(selector: Any, names: Sequence[str]) -> Any:
-    """What to pass to `gepakit.optimize` for dspy.GEPA's `component_selector`.
+def needs_gepa_state(selector: Any) -> bool:
+    """Whether `selector` follows gepa's protocol (and so reads a `GEPAState`)."""
+    if isinstance(selector, str) or hasattr(selector, "select") or native_name(selector):
+        return False
+    return callable(selector) and _takes_five(selector)
 
-    Accepts "round_robin" and "all" (in program order), gepakit selectors (objects
-    with `select(view, state)`), gepa's protocol (a callable or a
-    `ReflectionComponentSelector` taking five arguments) and gepakit's
-    ``fn(candidate, rollouts)``.
 
-    Raises:
-        ConfigError: an unknown name or an object that is none of these.
-    """
+def check_component_selector(selector: Any) -> None:
+    """Raise `ConfigError` unless `component_selector` is one dspy.GEPA or gepakit takes."""
     if isinstance(selector, str):
-        if selector == "round_robin":
-            return ProgramOrderRoundRobin(names)
-        if selector == "all":
-            return ProgramOrderAll(names)
-        raise ConfigError(
-            f"component_selector must be 'round_robin', 'all' or a callable, got {selector!r}"
-        )
-    if hasattr(selector, "select"):
-        return selector
-    if not callable(selector):
+        if selector not in ("round_robin", "all"):
+            raise ConfigError(
+                f"component_selector must be 'round_robin', 'all' or a callable, got {selector!r}"
+            )
+    elif not hasattr(selector, "select") and not callable(selector):
         raise ConfigError(
             "component_selector must be 'round_robin', 'all', a gepa ReflectionComponentSelector "
             f"or a callable, got {selector!r}"
         )
-    if _takes_five(selector):
-        return GepaProtocolSelector(cast("Callable[..., Sequence[str]]", selector), names)
-    return selector  # gepakit's fn(candidate, rollouts)
+
+
+def component_selector(
+    selector: Any,
+    names: Sequence[str],
+    view: GEPAStateView | None = None,
+    on_select: Callable[[], None] = lambda: None,
+) -> Any:
+    """What to pass to `gepakit.optimize` for dspy.GEPA's `component_selector`.
+
+    "round_robin" and "all" (and gepa's own selector objects for them) go in program
+    order; gepakit selectors (objects with `select(view, state)`) and gepakit's
+    ``fn(candidate, rollouts)`` pass unchanged; gepa's protocol (a callable or a
+    `ReflectionComponentSelector` taking five arguments) gets `view`, the run's gepa
+    state (required for it).
+
+    Raises:
+        ConfigError: an unknown name or an object that is none of these.
+    """
+    check_component_selector(selector)
+    name = selector if isinstance(selector, str) else native_name(selector)
+    if name == "round_robin":
+        return ProgramOrderRoundRobin(names)
+    if name == "all":
+        return ProgramOrderAll(names)
+    if not needs_gepa_state(selector):
+        return selector
+    if view is None:
+        raise ValueError("a gepa-protocol component selector needs the run's GEPAStateView")
+    fn = cast("Callable[..., Sequence[str]]", selector)
+    return GepaProtocolSelector(fn, names, view, on_select)
