@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gepakit import ConfigError
-from gepakit.config import FIELDS, load_config, load_jsonl, run_from_config
+from gepakit.config import FIELDS, TOML_OPTIONS, load_config, load_jsonl, run_from_config
+from gepakit.options import OPTIONS
 
 EVALUATOR = """
 from gepakit import Score
@@ -75,7 +76,11 @@ def test_options_reach_optimize(tmp_path: Path) -> None:
     ("change", "field", "message"),
     [
         (('train = "train.jsonl"', 'train = "nope.jsonl"'), "train", "does not exist"),
-        (("max_metric_calls = 60", 'max_metric_calls = "60"'), "max_metric_calls", "must be int"),
+        (
+            ("max_metric_calls = 60", 'max_metric_calls = "60"'),
+            "max_metric_calls",
+            "must be a positive integer",
+        ),
         (
             ("max_metric_calls = 60", 'max_metric_calls = 60\nauto = "light"'),
             "auto",
@@ -101,6 +106,23 @@ def test_options_reach_optimize(tmp_path: Path) -> None:
         (
             ('run_dir = "out"', 'run_dir = "out"\n[options]\nfoo = 3'),
             "options.foo",
+            "not an optimize() option",
+        ),
+        (('run_dir = "out"', 'run_dir = "out"\nworkers = 0'), "workers", "positive integer"),
+        (('run_dir = "out"', 'run_dir = ""'), "run_dir", "non-empty path"),
+        (
+            ('run_dir = "out"', 'run_dir = "out"\n[options]\nuse_merge = "no"'),
+            "options.use_merge",
+            "must be True or False, got 'no'",
+        ),
+        (
+            ('run_dir = "out"', 'run_dir = "out"\n[options]\ntimeout = nan'),
+            "options.timeout",
+            "finite number",
+        ),
+        (
+            ('run_dir = "out"', 'run_dir = "out"\n[options]\nstop_callback = "x"'),
+            "options.stop_callback",
             "not an optimize() option",
         ),
     ],
@@ -159,6 +181,13 @@ def test_bad_toml_and_jsonl(tmp_path: Path) -> None:
 def test_every_field_documented() -> None:
     assert set(FIELDS) >= {"seed_candidate", "train", "val", "evaluator", "program", "report"}
     assert all(text.strip() for text in FIELDS.values())
+
+
+def test_the_options_table_is_documented_from_the_option_table() -> None:
+    for name in TOML_OPTIONS:
+        assert f"    {name}: {OPTIONS[name].toml_kind}" in FIELDS["options"]
+    assert OPTIONS["workers"].doc in FIELDS["workers"]
+    assert not {"callbacks", "store", "stop_callback", "trainset"} & set(TOML_OPTIONS)
 
 
 def test_shipped_example_is_valid() -> None:

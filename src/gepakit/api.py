@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import signal
 import threading
 import warnings
@@ -13,22 +14,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from gepakit.budgets import resolve_budget
-from gepakit.engine.acceptance import Acceptance, ImprovementOrEqual, StrictImprovement
+from gepakit.engine.acceptance import Acceptance
 from gepakit.engine.budget import Budget
 from gepakit.engine.loop import Driver
 from gepakit.engine.protocols import EventSink, Executor, MultiSink, RunStore
 from gepakit.engine.reflection import CallableProposer, Proposer, ReflectiveProposer
 from gepakit.engine.rollout import RolloutRunner
 from gepakit.engine.selection import (
-    AllComponents,
     CallableComponents,
     CallableSelector,
     CandidateSelector,
     ComponentSelector,
-    CurrentBestSelector,
-    EpsilonGreedySelector,
-    ParetoSelector,
-    RoundRobinComponents,
 )
 from gepakit.engine.state import EngineState, SearchConfig
 from gepakit.engine.stopping import (
@@ -40,14 +36,22 @@ from gepakit.engine.stopping import (
 )
 from gepakit.errors import ConfigError, EvaluatorError, RunStoppedError
 from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
+from gepakit.options import (
+    ACCEPTANCES,
+    CANDIDATE_SELECTORS,
+    COMPONENT_SELECTORS,
+    AcceptanceName,
+    AutoBudgetName,
+    CandidateSelectorName,
+    ComponentSelectorName,
+    ExecutorName,
+    check_options,
+)
 from gepakit.result import Result, result_from_state
 from gepakit.store.memory import MemoryStore
 from gepakit.types import Candidate, Example, content_hash
 
 log = logging.getLogger("gepakit")
-
-CANDIDATE_SELECTORS = ("pareto", "current_best", "epsilon_greedy")
-COMPONENT_SELECTORS = ("round_robin", "all")
 
 
 def make_examples(data: Sequence[Any] | None, name: str) -> list[Example]:
@@ -105,52 +109,27 @@ def _is_callable(obj: object) -> bool:
     return callable(obj)
 
 
+# The values below were validated by `check_options`: a name of the table, or an object.
+
+
 def _candidate_selector(strategy: Any) -> CandidateSelector:
-    if _is_callable(strategy) and not isinstance(strategy, str):
-        return strategy if hasattr(strategy, "select") else CallableSelector(strategy)
+    if isinstance(strategy, str):
+        return CANDIDATE_SELECTORS[strategy]()
     if hasattr(strategy, "select"):
         return cast(CandidateSelector, strategy)
-    table: dict[str, Callable[[], CandidateSelector]] = {
-        "pareto": ParetoSelector,
-        "current_best": CurrentBestSelector,
-        "epsilon_greedy": EpsilonGreedySelector,
-    }
-    if strategy not in table:
-        raise ConfigError(
-            f"candidate_selection_strategy must be one of {CANDIDATE_SELECTORS} "
-            f"or a callable, got {strategy!r}"
-        )
-    return table[strategy]()
+    return CallableSelector(strategy)
 
 
 def _component_selector(strategy: Any) -> ComponentSelector:
     if isinstance(strategy, str):
-        if strategy == "round_robin":
-            return RoundRobinComponents()
-        if strategy == "all":
-            return AllComponents()
-        raise ConfigError(
-            f"component_selector must be one of {COMPONENT_SELECTORS} "
-            f"or a callable, got {strategy!r}"
-        )
+        return COMPONENT_SELECTORS[strategy]()
     if hasattr(strategy, "select"):
         return strategy
-    if _is_callable(strategy):
-        return CallableComponents(strategy)
-    raise ConfigError(f"component_selector must be a name or a callable, got {strategy!r}")
+    return CallableComponents(strategy)
 
 
 def _acceptance(value: Any) -> Acceptance:
-    if value in ("improvement", "strict_improvement"):
-        return StrictImprovement()
-    if value == "improvement_or_equal":
-        return ImprovementOrEqual()
-    if hasattr(value, "decide"):
-        return value
-    raise ConfigError(
-        "acceptance must be 'improvement', 'improvement_or_equal' or an object "
-        f"with decide(parent_scores, child_scores), got {value!r}"
-    )
+    return ACCEPTANCES[value]() if isinstance(value, str) else value
 
 
 def _proposer(
@@ -175,7 +154,10 @@ def _prompt_fn(reflection_lm: Any, ledger: Any) -> Callable[[str], str]:
     if isinstance(reflection_lm, str) or hasattr(reflection_lm, "complete"):
         from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
-        lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
+        try:
+            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
+        except ConfigError as error:
+            raise ConfigError(f"reflection_lm: {error}") from None
         return as_prompt_fn(lm, temperature=0.0)
     if _is_callable(reflection_lm):
         if ledger is not None:
@@ -197,12 +179,8 @@ def _stop_conditions(
 ) -> tuple[StopCondition, ...]:
     conds: list[StopCondition] = []
     if timeout is not None:
-        if timeout <= 0:
-            raise ConfigError(f"timeout must be positive seconds, got {timeout!r}")
         conds.append(Timeout(timeout))
     if patience is not None:
-        if patience < 1:
-            raise ConfigError(f"stop_after_no_improvement must be >= 1, got {patience!r}")
         conds.append(NoImprovement(patience))
     if threshold is not None:
         conds.append(ScoreThreshold(threshold))
@@ -211,21 +189,7 @@ def _stop_conditions(
     return tuple(conds)
 
 
-def _check_executor(executor: Any, workers: int) -> None:
-    """Validate executor options before anything is opened or started."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    if isinstance(executor, str) and executor not in ("inline", "thread", "ray"):
-        raise ConfigError(
-            f"executor must be 'inline', 'thread', 'ray' or an Executor, got {executor!r}"
-        )
-    if executor is not None and not isinstance(executor, str) and not hasattr(executor, "submit"):
-        raise ConfigError(f"executor must be a name or an object with submit(), got {executor!r}")
-
-
 def _executor(executor: Any, workers: int, is_async: bool) -> Executor:
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers!r}")
     if executor is None:
         if is_async:
             return AsyncioExecutor(workers)
@@ -237,14 +201,8 @@ def _executor(executor: Any, workers: int, is_async: bool) -> Executor:
             return RayExecutor(workers)
         if executor == "thread":
             return ThreadExecutor(workers)
-        if executor == "inline":
-            return InlineExecutor()
-        raise ConfigError(
-            f"executor must be 'inline', 'thread', 'ray' or an Executor, got {executor!r}"
-        )
-    if hasattr(executor, "submit"):
-        return executor
-    raise ConfigError(f"executor must be a name or an object with submit(), got {executor!r}")
+        return InlineExecutor()
+    return executor
 
 
 class _StopFlag:
@@ -290,11 +248,15 @@ def optimize(
     reflection_lm: Any = None,
     instruction_proposer: Any = None,
     max_metric_calls: int | None = None,
-    auto: str | None = None,
+    auto: AutoBudgetName | None = None,
     max_full_evals: int | None = None,
     reflection_minibatch_size: int = 3,
-    candidate_selection_strategy: Any = "pareto",
-    component_selector: Any = "round_robin",
+    candidate_selection_strategy: CandidateSelectorName | CandidateSelector | Callable[..., int] = (
+        "pareto"
+    ),
+    component_selector: ComponentSelectorName | ComponentSelector | Callable[..., Any] = (
+        "round_robin"
+    ),
     skip_perfect_score: bool = True,
     perfect_score: float = 1.0,
     failure_score: float = 0.0,
@@ -302,13 +264,13 @@ def optimize(
     use_merge: bool = True,
     max_merge_invocations: int = 5,
     merge_subsample_size: int = 5,
-    acceptance: Any = "improvement",
+    acceptance: AcceptanceName | Acceptance = "improvement",
     track_best_outputs: bool = False,
     reflection_prompt_template: str | Mapping[str, str] | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     workers: int = 1,
     max_concurrent_proposals: int = 1,
-    executor: Any = None,
+    executor: ExecutorName | Executor | None = None,
     run_dir: str | Path | None = None,
     cache: str | Path | None = None,
     evaluator_id: str | None = None,
@@ -343,6 +305,8 @@ def optimize(
         instruction_proposer: ``fn(candidate, reflective_dataset, components) -> dict``
             replacing the built-in reflection.
         max_metric_calls / auto / max_full_evals: the budget; give exactly one.
+        seed: seed of the optimizer's random choices. None draws one, records it in the
+            result (and the run_dir), and a resume of that run_dir reuses it.
         workers: rollouts running at once. max_concurrent_proposals: proposals in flight.
         run_dir: persist the run there (SQLite); calling again with the same run_dir
             resumes it. cache: a shared evaluation cache file.
@@ -357,10 +321,15 @@ def optimize(
     Returns:
         The `Result`: candidates, scores, lineage, frontier, proposals, usage.
 
+    Every option is described once in `gepakit.options.OPTIONS`.
+
     Raises:
-        ConfigError / TypeError: invalid inputs, before any LM call.
+        ConfigError / TypeError: invalid inputs, before any evaluator or LM call; the
+            message names the option.
     """
+    check_options(locals())  # first: locals() holds exactly the arguments here
     seed_cand = _check_seed(seed_candidate)
+    _check_templates(reflection_prompt_template, seed_cand)
     train = make_examples(trainset, "trainset")
     if valset is None:
         warnings.warn(
@@ -380,18 +349,7 @@ def optimize(
         train_size=len(train),
         valset_size=len(val) if valset is not None else 0,
     )
-    _check_executor(executor, workers)
-    if reflection_minibatch_size < 1:
-        raise ConfigError(
-            f"reflection_minibatch_size must be >= 1, got {reflection_minibatch_size}"
-        )
-    if max_concurrent_proposals < 1:
-        raise ConfigError(f"max_concurrent_proposals must be >= 1, got {max_concurrent_proposals}")
-    if limit < len(val):
-        raise ConfigError(
-            f"the budget of {limit} metric calls cannot evaluate the seed on the "
-            f"{len(val)} val examples; raise it to at least {len(val)}"
-        )
+    seed = _resolve_seed(seed, run_dir, store)
     step = 2 * min(reflection_minibatch_size, len(train))
     if limit < len(val) + step:
         warnings.warn(
@@ -435,45 +393,51 @@ def optimize(
         limit,
         failure_score=failure_score,
     )
-    if run_metadata and hasattr(run_store, "put_meta"):
-        run_store.put_meta(dict(run_metadata))  # type: ignore[attr-defined]
-    state = EngineState(seed_cand, train, val, config, Budget(limit))
-    extra_sinks = _extra_sinks(
-        progress,
-        ledger,
-        use_mlflow=use_mlflow,
-        mlflow_tracking_uri=mlflow_tracking_uri,
-        mlflow_experiment_name=mlflow_experiment_name,
-        use_wandb=use_wandb,
-        wandb_init_kwargs=wandb_init_kwargs,
-    )
-    sinks = [*callbacks, *extra_sinks]
-    if ledger is not None and hasattr(evaluator, "use_ledger"):
-        cast(Any, evaluator).use_ledger(ledger)  # the task LM's usage joins the run ledger
-    if owned is not None:
-        owned.restore_usage(ledger)
-        sinks.append(owned.recorder(ledger))
-    flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
-    rollout_exec = _executor(executor, workers, runner.is_async)
-    # Only the asyncio executor awaits coroutines; elsewhere the runner runs them itself.
-    rollout_fn = runner.acall if isinstance(rollout_exec, AsyncioExecutor) else runner
-    proposer_exec: Executor = (
-        InlineExecutor()
-        if max_concurrent_proposals == 1 and workers == 1
-        else ThreadExecutor(max_concurrent_proposals)
-    )
-    driver = Driver(
-        state,
-        run_rollout=rollout_fn,
-        executor=rollout_exec,
-        proposer=proposer,
-        proposer_executor=proposer_exec,
-        store=run_store,
-        sink=MultiSink(sinks),
-        stop_requested=flag,
-        failure_score=runner.failure_score,
-        run_batch=getattr(evaluator, "evaluate_batch", None),
-    )
+    extra_sinks: list[EventSink] = []
+    try:  # close the store and trackers if the wiring fails
+        if run_metadata and hasattr(run_store, "put_meta"):
+            run_store.put_meta(dict(run_metadata))  # type: ignore[attr-defined]
+        state = EngineState(seed_cand, train, val, config, Budget(limit))
+        extra_sinks = _extra_sinks(
+            progress,
+            ledger,
+            use_mlflow=use_mlflow,
+            mlflow_tracking_uri=mlflow_tracking_uri,
+            mlflow_experiment_name=mlflow_experiment_name,
+            use_wandb=use_wandb,
+            wandb_init_kwargs=wandb_init_kwargs,
+        )
+        sinks = [*callbacks, *extra_sinks]
+        if ledger is not None and hasattr(evaluator, "use_ledger"):
+            cast(Any, evaluator).use_ledger(ledger)  # the task LM's usage joins the run ledger
+        if owned is not None:
+            owned.restore_usage(ledger)
+            sinks.append(owned.recorder(ledger))
+        flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
+        rollout_exec = _executor(executor, workers, runner.is_async)
+        # Only the asyncio executor awaits coroutines; elsewhere the runner runs them itself.
+        rollout_fn = runner.acall if isinstance(rollout_exec, AsyncioExecutor) else runner
+        proposer_exec: Executor = (
+            InlineExecutor()
+            if max_concurrent_proposals == 1 and workers == 1
+            else ThreadExecutor(max_concurrent_proposals)
+        )
+        driver = Driver(
+            state,
+            run_rollout=rollout_fn,
+            executor=rollout_exec,
+            proposer=proposer,
+            proposer_executor=proposer_exec,
+            store=run_store,
+            sink=MultiSink(sinks),
+            stop_requested=flag,
+            failure_score=runner.failure_score,
+            run_batch=getattr(evaluator, "evaluate_batch", None),
+        )
+    except BaseException:
+        _close(owned)
+        _close_sinks(extra_sinks)
+        raise
     driver.sink.run_started(
         {
             "max_metric_calls": limit,
@@ -525,6 +489,47 @@ def optimize(
     )
     _close(owned)
     return result
+
+
+def _check_templates(templates: Any, seed: Candidate) -> None:
+    """A per-component template mapping may only name components of the seed."""
+    if isinstance(templates, Mapping):
+        unknown = sorted(set(cast(Mapping[str, str], templates)) - set(seed.components))
+        if unknown:
+            raise ConfigError(
+                f"reflection_prompt_template names {unknown[0]!r}, which is not a component "
+                f"of seed_candidate ({', '.join(repr(c) for c in seed.components)})"
+            )
+
+
+def _resolve_seed(seed: int | None, run_dir: str | Path | None, store: Any) -> int:
+    """`seed`, or for None the seed a run_dir's stored run used, or a new random one.
+
+    Reusing the stored seed is what lets a run started with seed=None be resumed.
+    """
+    if seed is not None:
+        return int(seed)
+    if store is None and run_dir is not None:
+        stored = _stored_seed(Path(run_dir))
+        if stored is not None:
+            log.info("seed=None: resuming with the run's stored seed %d", stored)
+            return stored
+    drawn = secrets.randbelow(2**31)
+    log.info("seed=None: drew seed %d (recorded in the result)", drawn)
+    return drawn
+
+
+def _stored_seed(run_dir: Path) -> int | None:
+    from gepakit.store.sqlite import DB_NAME, SQLiteStore
+
+    if not (run_dir / DB_NAME).is_file():
+        return None
+    try:
+        with SQLiteStore(run_dir, readonly=True) as stored:
+            seed = (stored.meta().get("spec") or {}).get("search", {}).get("seed")
+    except Exception:  # an unreadable run: opening it for the run reports why
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _open_store(

@@ -43,7 +43,8 @@ def resolve_budget(
     """The metric-call limit from exactly one of the three budget options.
 
     Raises:
-        ConfigError: none or several options given, or a non-positive number.
+        ConfigError: none or several options given, a non-positive number, or fewer
+            metric calls than the seed's evaluation on the valset needs.
     """
     given = [
         name
@@ -69,4 +70,10 @@ def resolve_budget(
         raise ConfigError(f"{given[0]} must be a positive integer, got {value!r}")
     if max_full_evals is not None:
         return max_full_evals * (train_size + valset_size)
+    needed = valset_size or train_size  # the seed's evaluation on the valset comes first
+    if value < needed:
+        raise ConfigError(
+            f"max_metric_calls={value} cannot evaluate the seed on the {needed} val examples; "
+            f"raise it to at least {needed}"
+        )
     return value

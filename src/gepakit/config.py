@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -18,9 +17,42 @@ from pathlib import Path
 from typing import Any
 
 from gepakit.errors import ConfigError, MissingExtraError
+from gepakit.options import OPTIONS, REQUIRED, AutoBudgetName, check_option
 from gepakit.result import Result
 
 __all__ = ["FIELDS", "ProgramConfig", "RunConfig", "load_config", "load_jsonl", "run_from_config"]
+
+TOP_LEVEL_OPTIONS = (
+    "max_metric_calls",
+    "auto",
+    "max_full_evals",
+    "workers",
+    "max_concurrent_proposals",
+    "seed",
+    "run_dir",
+)
+"""Options of `gepakit.optimize` set at the top level of a config, not in [options]."""
+
+_OWN_KEYS = {"seed_candidate", "evaluator", "reflection_lm", *TOP_LEVEL_OPTIONS}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, (str, int, float)) else repr(value)
+
+
+def option_help(name: str) -> str:
+    """One help line for an option in a TOML config, from `gepakit.options.OPTIONS`."""
+    option = OPTIONS[name]
+    kind = option.toml_kind
+    default = option.default
+    shown = "" if default is None or default is REQUIRED else f", default {_toml_value(default)}"
+    return f"{kind}{shown}. {option.doc}"
+
+
+TOML_OPTIONS = tuple(n for n, o in OPTIONS.items() if o.toml and n not in _OWN_KEYS)
+"""The keys of the [options] table: every option a TOML value can express."""
 
 FIELDS: dict[str, str] = {
     "seed_candidate": "table, required. Component name -> starting text, e.g. "
@@ -40,18 +72,12 @@ FIELDS: dict[str, str] = {
     "the reflection LM (for tests and custom clients).",
     "reflection_params": "table. Sampling params of reflection_lm, e.g. "
     "{ max_tokens = 400, temperature = 0.0 }.",
-    "max_metric_calls": "integer. Budget in rollouts. Give exactly one of max_metric_calls, "
-    "auto, max_full_evals.",
-    "auto": 'string. Budget preset: "light", "medium" or "heavy".',
-    "max_full_evals": "integer. Budget in full validation passes.",
-    "workers": "integer, default 1. Rollouts running at once.",
-    "max_concurrent_proposals": "integer, default 1. Proposals in flight at once.",
-    "seed": "integer, default 0. Seed of the optimizer.",
-    "run_dir": "path. Persist the run there (resumable); result.json is written there too.",
+    **{name: option_help(name) for name in TOP_LEVEL_OPTIONS},
     "report": "path. Write the HTML report there; default run_dir/report.html when run_dir "
     "is set. Set to false to skip.",
     "options": "table. Any other keyword of gepakit.optimize, e.g. "
-    "{ reflection_minibatch_size = 3, use_merge = true, use_mlflow = true }.",
+    "{ reflection_minibatch_size = 3, use_merge = true, use_mlflow = true }. Its keys:\n"
+    + "\n".join(f"    {name}: {option_help(name)}" for name in TOML_OPTIONS),
 }
 """Every top-level key of a run config, with its help text (shown by `gepakit run --help`)."""
 
@@ -66,18 +92,6 @@ PROGRAM_FIELDS = (
     "max_tokens",
     "temperature",
 )
-_OWN_KEYS = {
-    "seed_candidate",
-    "evaluator",
-    "reflection_lm",
-    "max_metric_calls",
-    "auto",
-    "max_full_evals",
-    "workers",
-    "max_concurrent_proposals",
-    "seed",
-    "run_dir",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,7 +123,7 @@ class RunConfig:
     reflection_function: str | None = None
     reflection_params: Mapping[str, Any] = field(default_factory=dict)
     max_metric_calls: int | None = None
-    auto: str | None = None
+    auto: AutoBudgetName | None = None
     max_full_evals: int | None = None
     workers: int = 1
     max_concurrent_proposals: int = 1
@@ -155,6 +169,8 @@ def _path(path: Path, raw: Mapping[str, Any], key: str, *, must_exist: bool) -> 
     value = _typed(path, raw, key, (str,))
     if value is None:
         return None
+    if not value.strip() or "\x00" in value:
+        raise _error(path, key, f"must be a non-empty path, got {value!r}")
     resolved = (path.parent / value).resolve()
     if must_exist and not resolved.is_file():
         raise _error(path, key, f"file {resolved} does not exist")
@@ -211,16 +227,26 @@ def _exactly_one(path: Path, raw: Mapping[str, Any], keys: tuple[str, ...]) -> N
         )
 
 
+def _checked(path: Path, key: str, name: str, value: Any) -> Any:
+    """`value` validated as the option `name` (see `gepakit.options`)."""
+    try:
+        return check_option(name, value, label="value")
+    except ConfigError as error:
+        raise _error(path, key, str(error).removeprefix("value ")) from None
+
+
+def _top_level(path: Path, raw: Mapping[str, Any], name: str) -> Any:
+    value = raw.get(name)
+    return OPTIONS[name].default if value is None else _checked(path, name, name, value)
+
+
 def _options(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
     options = _typed(path, raw, "options", (dict,)) or {}
-    from gepakit.api import optimize
-
-    known = set(inspect.signature(optimize).parameters) - _OWN_KEYS
-    known -= {"trainset", "valset", "instruction_proposer", "callbacks", "store", "progress"}
-    for key in options:
-        if key not in known:
+    for key, value in options.items():
+        if key not in TOML_OPTIONS:
             clash = " (set it at the top level)" if key in _OWN_KEYS else ""
             raise _error(path, f"options.{key}", f"is not an optimize() option{clash}")
+        _checked(path, f"options.{key}", key, value)
     return dict(options)
 
 
@@ -259,12 +285,12 @@ def load_config(path: str | Path) -> RunConfig:
         reflection_lm=_typed(source, raw, "reflection_lm", (str,)),
         reflection_function=_reference(source, raw, "reflection_function"),
         reflection_params=_typed(source, raw, "reflection_params", (dict,)) or {},
-        max_metric_calls=_typed(source, raw, "max_metric_calls", (int,)),
-        auto=_typed(source, raw, "auto", (str,)),
-        max_full_evals=_typed(source, raw, "max_full_evals", (int,)),
-        workers=_typed(source, raw, "workers", (int,)) or 1,
-        max_concurrent_proposals=_typed(source, raw, "max_concurrent_proposals", (int,)) or 1,
-        seed=_typed(source, raw, "seed", (int,)) or 0,
+        max_metric_calls=_top_level(source, raw, "max_metric_calls"),
+        auto=_top_level(source, raw, "auto"),
+        max_full_evals=_top_level(source, raw, "max_full_evals"),
+        workers=_top_level(source, raw, "workers"),
+        max_concurrent_proposals=_top_level(source, raw, "max_concurrent_proposals"),
+        seed=_top_level(source, raw, "seed"),
         run_dir=run_dir,
         report=report,
         options=_options(source, raw),

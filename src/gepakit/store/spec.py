@@ -14,28 +14,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gepakit.engine.acceptance import ImprovementOrEqual, StrictImprovement
-from gepakit.engine.selection import (
-    AllComponents,
-    CurrentBestSelector,
-    EpsilonGreedySelector,
-    ParetoSelector,
-    RoundRobinComponents,
-)
 from gepakit.engine.state import SearchConfig
+from gepakit.options import strategy_name
 from gepakit.types import Candidate, Example, content_hash, to_jsonable
 
 SPEC_VERSION = 1
-
-_NAMES: dict[type, str] = {
-    ParetoSelector: "pareto",
-    CurrentBestSelector: "current_best",
-    EpsilonGreedySelector: "epsilon_greedy",
-    RoundRobinComponents: "round_robin",
-    AllComponents: "all",
-    StrictImprovement: "improvement",
-    ImprovementOrEqual: "improvement_or_equal",
-}
 
 # Search settings that shape the trajectory; a resume must not change them.
 COMPARED_SEARCH_KEYS = (
@@ -77,7 +60,7 @@ def describe(obj: Any, depth: int = 0) -> Any:
     """
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return to_jsonable(obj)
-    name = _NAMES.get(type(obj))
+    name = strategy_name(obj)
     params = _public_attrs(obj, depth)
     if name is not None:
         return name if not params else {"name": name, **params}

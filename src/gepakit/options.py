@@ -1,0 +1,656 @@
+"""Every option of `gepakit.optimize`, defined once.
+
+Each `Option` row holds the name, the group (budget, search, reflection, ...), the
+default, what a valid value is (checked before any evaluator or LM call), and a
+one-line doc. The front doors are derived from this table: `gepakit.optimize`
+validates its keywords with `check_options`, the TOML config (`gepakit run`) takes
+the rows marked ``toml`` and shows their docs in ``--help``, and the DSPy and gepa
+entry points validate their own spellings of the same options with
+`optimize_kwargs(values, renames=...)`. A test asserts that `optimize`'s signature
+and this table agree (names and defaults).
+
+Adding an option: add a row to `OPTIONS` (and the keyword to `optimize`).
+Adding a strategy name: add it to its `Literal` and its factory table below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import os
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from gepakit.engine.acceptance import Acceptance, ImprovementOrEqual, StrictImprovement
+from gepakit.engine.selection import (
+    AllComponents,
+    CandidateSelector,
+    ComponentSelector,
+    CurrentBestSelector,
+    EpsilonGreedySelector,
+    ParetoSelector,
+    RoundRobinComponents,
+)
+from gepakit.errors import ConfigError
+
+__all__ = [
+    "ACCEPTANCES",
+    "CANDIDATE_SELECTORS",
+    "COMPONENT_SELECTORS",
+    "GROUPS",
+    "OPTIONS",
+    "REQUIRED",
+    "TEMPLATE_PLACEHOLDERS",
+    "Option",
+    "check_option",
+    "check_options",
+    "optimize_kwargs",
+    "strategy_name",
+]
+
+Group = Literal["data", "budget", "search", "reflection", "execution", "run", "stop", "tracking"]
+GROUPS: tuple[Group, ...] = get_args(Group)
+
+# -- strategy names: one Literal (for editors) and one name -> factory table each ----------
+
+CandidateSelectorName = Literal["pareto", "current_best", "epsilon_greedy"]
+ComponentSelectorName = Literal["round_robin", "all"]
+AcceptanceName = Literal["improvement", "strict_improvement", "improvement_or_equal"]
+AutoBudgetName = Literal["light", "medium", "heavy"]
+ExecutorName = Literal["inline", "thread", "ray"]
+
+CANDIDATE_SELECTORS: dict[str, Callable[[], CandidateSelector]] = {
+    "pareto": ParetoSelector,
+    "current_best": CurrentBestSelector,
+    "epsilon_greedy": EpsilonGreedySelector,
+}
+COMPONENT_SELECTORS: dict[str, Callable[[], ComponentSelector]] = {
+    "round_robin": RoundRobinComponents,
+    "all": AllComponents,
+}
+ACCEPTANCES: dict[str, Callable[[], Acceptance]] = {
+    "improvement": StrictImprovement,
+    "strict_improvement": StrictImprovement,  # the same rule, under gepa's name
+    "improvement_or_equal": ImprovementOrEqual,
+}
+EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
+AUTO_BUDGETS: tuple[str, ...] = get_args(AutoBudgetName)
+
+
+def strategy_name(obj: object) -> str | None:
+    """The name `optimize` accepts for a built-in strategy object (first name wins), else None.
+
+    The run spec (`gepakit.store.spec`) describes built-in strategies by this name.
+    """
+    for table in (CANDIDATE_SELECTORS, COMPONENT_SELECTORS, ACCEPTANCES):
+        for name, factory in table.items():
+            if type(obj) is factory:
+                return name
+    return None
+
+
+TEMPLATE_PLACEHOLDERS: set[str] = {
+    "component",
+    "current_text",
+    "examples",
+    "rejected",
+    "format_hints",
+}
+"""The placeholders `ReflectiveProposer.build_prompt` fills in a reflection template.
+
+A template naming any other placeholder is refused up front. Code that teaches the
+proposer a new placeholder adds its name here (the set is mutable on purpose)."""
+
+
+# -- checks: what a valid value is ---------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """Raised by a check; `check_option` turns it into a ConfigError naming the option."""
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A validity test with the words that describe a valid value (for errors and help)."""
+
+    kind: str
+    problem: Callable[[Any], str | None]
+    """None when the value is valid, else what is wrong with it."""
+    toml_kind: str = ""
+    """How a TOML config writes a valid value, when that differs from `kind`."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _simple(
+    kind: str, ok: Callable[[Any], bool], *, optional: bool = False, toml_kind: str = ""
+) -> Check:
+    shown = f"{kind} or None" if optional else kind
+
+    def problem(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        return None if ok(value) else f"must be {shown}"
+
+    return Check(shown, problem, toml_kind or kind)
+
+
+def integer(minimum: int, *, optional: bool = False) -> Check:
+    """An int (not a bool) >= `minimum`."""
+    kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    return _simple(kind, lambda v: _is_int(v) and v >= minimum, optional=optional)
+
+
+def number(*, positive: bool = False, optional: bool = False) -> Check:
+    """A finite int or float (not a bool, NaN or infinity); `positive`: > 0."""
+
+    def ok(v: Any) -> bool:
+        return _is_number(v) and math.isfinite(v) and (v > 0 or not positive)
+
+    kind = "a finite number > 0" if positive else "a finite number"
+    return _simple(kind, ok, optional=optional)
+
+
+BOOL = _simple("True or False", lambda v: isinstance(v, bool), toml_kind="true or false")
+
+
+def text(*, optional: bool = False) -> Check:
+    """A non-empty string."""
+    return _simple(
+        "a non-empty string", lambda v: isinstance(v, str) and v != "", optional=optional
+    )
+
+
+def _path_ok(value: Any) -> bool:
+    if not isinstance(value, (str, os.PathLike)):
+        return False
+    raw = os.fspath(value)  # pyright: ignore[reportUnknownArgumentType]
+    return isinstance(raw, str) and raw.strip() != "" and "\x00" not in raw
+
+
+PATH = _simple(
+    "a non-empty path (str or pathlib.Path)", _path_ok, optional=True, toml_kind="a path"
+)
+MAPPING = _simple(
+    "a dict with string keys",
+    lambda v: isinstance(v, Mapping) and all(isinstance(k, str) for k in v),  # pyright: ignore[reportUnknownVariableType]
+    optional=True,
+)
+
+
+def _callable(value: object) -> bool:
+    """`callable` without type narrowing: user objects stay `Any` for the checker."""
+    return callable(value)
+
+
+def _has(value: Any, method: str) -> bool:
+    return not isinstance(value, (str, bytes)) and _callable(getattr(value, method, None))
+
+
+def strategy(
+    names: Iterable[str], *, method: str | None, allow_callable: bool, optional: bool = False
+) -> Check:
+    """A name of `names`, an object with `method`, or (if allowed) a callable."""
+    known = tuple(names)
+    parts = [f"one of {', '.join(repr(n) for n in known)}"] if known else []
+    if method is not None:
+        parts.append(f"an object with {method}()")
+    if allow_callable:
+        parts.append("a callable")
+    if optional:
+        parts.append("None")
+    kind = " or ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " or " + parts[-1]
+    toml_kind = f"one of {', '.join(repr(n) for n in known)}" if known else kind
+
+    def problem(value: Any) -> str | None:
+        if (optional and value is None) or (isinstance(value, str) and value in known):
+            return None
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"must be {kind}{hint}"
+        if (method is not None and _has(value, method)) or (allow_callable and _callable(value)):
+            return None
+        return f"must be {kind}"
+
+    return Check(kind, problem, toml_kind)
+
+
+def template_problem(template: str) -> str | None:
+    """What is wrong with a reflection template's placeholders, or None."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as error:
+        return f"is not a valid template ({error}; write literal braces as {{{{ and }}}})"
+    allowed = ", ".join("{" + p + "}" for p in sorted(TEMPLATE_PLACEHOLDERS))
+    for field_name in fields:
+        if field_name not in TEMPLATE_PLACEHOLDERS:
+            return (
+                f"has the unknown placeholder {{{field_name}}}; the placeholders are {allowed} "
+                "(write literal braces as {{ and }})"
+            )
+    return None
+
+
+def _template(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return template_problem(value)
+    if isinstance(value, Mapping):
+        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
+            if not isinstance(key, str) or not isinstance(item, str):
+                return "must map component names to template strings"
+            found = template_problem(item)
+            if found is not None:
+                return f"[{key!r}] {found}"
+        return None
+    return "must be a template string, a dict of component name -> template, or None"
+
+
+def _sinks(value: Any) -> str | None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        return "must be a list of EventSink objects"
+    for item in value:  # pyright: ignore[reportUnknownVariableType]
+        if not _has(item, "run_started") and not _has(item, "rollout_finished"):
+            return f"must be a list of EventSink objects; {item!r} is not one"
+    return None
+
+
+def _seed_candidate(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return "must be a non-empty dict of component name -> text"
+    return None  # the texts are checked by gepakit.api (TypeError for a non-string)
+
+
+def _dataset(*, optional: bool) -> Check:
+    def ok(value: Any) -> bool:
+        return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
+
+    return _simple("a list of examples", ok, optional=optional)
+
+
+def _lm(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value) or _has(value, "complete"):
+        return None
+    if _callable(value) and not isinstance(value, str):
+        return None
+    return "must be a model name, an LM object or a callable prompt -> reply"
+
+
+REQUIRED: Any = object()
+"""The default of a required option (`seed_candidate`, `trainset`, `evaluator`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Option:
+    """One option of `gepakit.optimize`."""
+
+    name: str
+    group: Group
+    default: Any
+    check: Check
+    doc: str
+    toml: bool = True
+    """Settable in a TOML run config (a value TOML can write: no callables or objects)."""
+    hint: str = ""
+    """Appended to the error message, e.g. how to get what the user likely meant."""
+
+    @property
+    def kind(self) -> str:
+        """What a valid value is, in words."""
+        return self.check.kind
+
+    @property
+    def toml_kind(self) -> str:
+        """What a valid value is, in a TOML config's words."""
+        return (self.check.toml_kind or self.check.kind).removesuffix(" or None")
+
+
+def _o(name: str, group: Group, default: Any, check: Check, doc: str, **more: Any) -> Option:
+    return Option(name=name, group=group, default=default, check=check, doc=doc, **more)
+
+
+_TEXT_OR_NONE = text(optional=True)
+
+_ROWS = (
+    _o(
+        "seed_candidate",
+        "data",
+        REQUIRED,
+        Check("a non-empty dict of component name -> text", _seed_candidate),
+        "Component name -> starting text.",
+        toml=False,
+    ),
+    _o(
+        "trainset",
+        "data",
+        REQUIRED,
+        _dataset(optional=False),
+        "Examples for reflection minibatches.",
+        toml=False,
+    ),
+    _o(
+        "valset",
+        "data",
+        None,
+        _dataset(optional=True),
+        "Examples for scoring candidates; default: the trainset (with a warning).",
+        toml=False,
+    ),
+    _o(
+        "evaluator",
+        "execution",
+        REQUIRED,
+        _simple("a callable", _callable),
+        "fn(candidate, example) -> float | Score; may be async.",
+        toml=False,
+    ),
+    _o(
+        "reflection_lm",
+        "reflection",
+        None,
+        Check("a model name, an LM object, a callable prompt -> reply, or None", _lm),
+        'Model that rewrites the texts: a name ("local", "openai/gpt-4o-mini"), an LM or '
+        "a callable.",
+    ),
+    _o(
+        "instruction_proposer",
+        "reflection",
+        None,
+        strategy((), method="propose", allow_callable=True, optional=True),
+        "fn(candidate, reflective_dataset, components) -> dict replacing the reflection.",
+        toml=False,
+    ),
+    _o(
+        "max_metric_calls",
+        "budget",
+        None,
+        integer(1, optional=True),
+        "Budget in rollouts (metric calls). Give exactly one of max_metric_calls, auto, "
+        "max_full_evals.",
+    ),
+    _o(
+        "auto",
+        "budget",
+        None,
+        strategy(AUTO_BUDGETS, method=None, allow_callable=False, optional=True),
+        "Budget preset (DSPy's formula).",
+    ),
+    _o(
+        "max_full_evals",
+        "budget",
+        None,
+        integer(1, optional=True),
+        "Budget in full passes over train + val.",
+    ),
+    _o(
+        "reflection_minibatch_size",
+        "reflection",
+        3,
+        integer(1),
+        "Train examples per reflection step.",
+    ),
+    _o(
+        "candidate_selection_strategy",
+        "search",
+        "pareto",
+        strategy(CANDIDATE_SELECTORS, method="select", allow_callable=True),
+        "How the parent of a proposal is chosen.",
+    ),
+    _o(
+        "component_selector",
+        "reflection",
+        "round_robin",
+        strategy(COMPONENT_SELECTORS, method="select", allow_callable=True),
+        "Which components a proposal rewrites.",
+    ),
+    _o(
+        "skip_perfect_score",
+        "search",
+        True,
+        BOOL,
+        "Skip reflection on a minibatch where every score is perfect_score.",
+    ),
+    _o("perfect_score", "search", 1.0, number(), "The best score an example can get."),
+    _o(
+        "failure_score",
+        "execution",
+        0.0,
+        number(),
+        "Score of a rollout whose evaluator raised or returned NaN.",
+    ),
+    _o(
+        "raise_on_exception",
+        "execution",
+        False,
+        BOOL,
+        "Stop the run when the evaluator raises, instead of scoring failure_score.",
+    ),
+    _o("use_merge", "search", True, BOOL, "Try merges of two lineages (no LM call)."),
+    _o(
+        "max_merge_invocations",
+        "search",
+        5,
+        integer(0),
+        "Most merges tried in a run.",
+        hint=" (turn merge off with use_merge=False)",
+    ),
+    _o(
+        "merge_subsample_size",
+        "search",
+        5,
+        integer(1),
+        "Val examples a merged candidate is first scored on.",
+    ),
+    _o(
+        "acceptance",
+        "search",
+        "improvement",
+        strategy(ACCEPTANCES, method="decide", allow_callable=False),
+        "When a child beats its parent on the minibatch.",
+    ),
+    _o(
+        "track_best_outputs",
+        "search",
+        False,
+        BOOL,
+        "Keep the outputs of the best candidates per val example.",
+    ),
+    _o(
+        "reflection_prompt_template",
+        "reflection",
+        None,
+        Check(
+            "a template string, a dict of component name -> template, or None",
+            _template,
+            "a template string, or a table of component name = template",
+        ),
+        "The reflection prompt; placeholders {component} {current_text} {examples} "
+        "{rejected} {format_hints}.",
+    ),
+    _o(
+        "seed",
+        "search",
+        0,
+        _simple("an integer", _is_int, optional=True),
+        "Seed of the optimizer's random choices; None draws one and records it in the run.",
+    ),
+    _o("workers", "execution", 1, integer(1), "Rollouts running at once."),
+    _o("max_concurrent_proposals", "execution", 1, integer(1), "Proposals in flight at once."),
+    _o(
+        "executor",
+        "execution",
+        None,
+        strategy(EXECUTORS, method="submit", allow_callable=False, optional=True),
+        "Where rollouts run; default: inline, a thread pool, or asyncio for async evaluators.",
+    ),
+    _o(
+        "run_dir",
+        "run",
+        None,
+        PATH,
+        "Persist the run there (SQLite); the same run_dir again resumes it.",
+    ),
+    _o("cache", "run", None, PATH, "A shared evaluation cache file."),
+    _o(
+        "evaluator_id",
+        "run",
+        None,
+        _TEXT_OR_NONE,
+        "Names the evaluator in the store and cache; default: its qualified name.",
+    ),
+    _o(
+        "timeout",
+        "stop",
+        None,
+        number(positive=True, optional=True),
+        "Stop after this many seconds.",
+    ),
+    _o(
+        "stop_after_no_improvement",
+        "stop",
+        None,
+        integer(1, optional=True),
+        "Stop after this many proposals without a new best.",
+    ),
+    _o(
+        "score_threshold",
+        "stop",
+        None,
+        number(optional=True),
+        "Stop when the best val score reaches this.",
+    ),
+    _o(
+        "stop_callback",
+        "stop",
+        None,
+        _simple("a callable", _callable, optional=True),
+        "fn(view) -> bool; True stops the run.",
+        toml=False,
+    ),
+    _o(
+        "callbacks",
+        "run",
+        (),
+        Check("a list of EventSink objects", _sinks),
+        "EventSinks notified of the run's events.",
+        toml=False,
+    ),
+    _o(
+        "progress",
+        "run",
+        None,
+        _simple("True or False", lambda v: isinstance(v, bool), optional=True),
+        "Live progress; None: only when stderr is a terminal.",
+        toml=False,
+    ),
+    _o("use_mlflow", "tracking", False, BOOL, "Log the run to MLflow (extra mlflow)."),
+    _o("mlflow_tracking_uri", "tracking", None, _TEXT_OR_NONE, "MLflow tracking URI."),
+    _o("mlflow_experiment_name", "tracking", None, _TEXT_OR_NONE, "MLflow experiment name."),
+    _o("use_wandb", "tracking", False, BOOL, "Log the run to W&B (extra wandb)."),
+    _o("wandb_init_kwargs", "tracking", None, MAPPING, "Keyword arguments of wandb.init."),
+    _o(
+        "store",
+        "run",
+        None,
+        strategy((), method="put_rollout", allow_callable=False, optional=True),
+        "A RunStore object instead of run_dir (advanced).",
+        toml=False,
+    ),
+    _o("run_metadata", "run", None, MAPPING, "JSON data saved with the run.", toml=False),
+)
+
+OPTIONS: dict[str, Option] = {row.name: row for row in _ROWS}
+"""Every option of `gepakit.optimize`, in signature order."""
+
+
+# -- checking values -----------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    try:
+        text_ = repr(value)
+    except Exception:
+        text_ = f"<{type(value).__name__}>"
+    return text_ if len(text_) <= 80 else text_[:77] + "..."
+
+
+def check_option(name: str, value: Any, *, label: str | None = None) -> Any:
+    """Validate one option by its gepakit name; return the value.
+
+    Args:
+        name: the option's name in `OPTIONS`.
+        value: the value given.
+        label: the name the caller's front door uses (``num_threads`` for ``workers``);
+            the error message names it. Default: `name`.
+
+    Raises:
+        ConfigError: the value is invalid; the message names the option.
+        TypeError: `name` is not an option.
+    """
+    option = OPTIONS.get(name)
+    if option is None:
+        raise _unknown(name, "optimize")
+    if value is REQUIRED:
+        raise ConfigError(f"{label or name} is required")
+    found = option.check.problem(value)
+    if found is not None:
+        raise ConfigError(f"{label or name} {found}{option.hint}, got {_shown(value)}")
+    return value
+
+
+def check_options(values: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> None:
+    """Validate options by gepakit name (see `check_option`), all before any call is made.
+
+    Args:
+        values: option name -> value.
+        labels: option name -> the name the user wrote, for the error messages.
+    """
+    for name, value in values.items():
+        check_option(name, value, label=(labels or {}).get(name))
+
+
+def optimize_kwargs(
+    values: Mapping[str, Any], *, renames: Mapping[str, str] | None = None, caller: str = "optimize"
+) -> dict[str, Any]:
+    """Validate a front door's options and return them as `gepakit.optimize` keywords.
+
+    Args:
+        values: the front door's option name -> value.
+        renames: its name -> gepakit's name where they differ (``{"num_threads": "workers"}``).
+        caller: the front door's name, for the unknown-option message.
+
+    Raises:
+        ConfigError: an invalid value; the message uses the front door's name.
+        TypeError: a name that is no option (with the closest known name).
+    """
+    renames = renames or {}
+    out: dict[str, Any] = {}
+    for given, value in values.items():
+        name = renames.get(given, given)
+        if name not in OPTIONS:
+            raise _unknown(given, caller, extra=renames)
+        out[name] = check_option(name, value, label=given)
+    return out
+
+
+def _unknown(name: str, caller: str, extra: Iterable[str] = ()) -> TypeError:
+    known = [*OPTIONS, *extra]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return TypeError(f"{caller}() got an unexpected keyword argument {name!r}{hint}")
+
+
+def names(group: Group) -> list[str]:
+    """The option names of one group, in table order."""
+    return [o.name for o in OPTIONS.values() if o.group == group]

@@ -1,0 +1,313 @@
+"""`gepakit.options`: the one table of options, and up-front validation of every option."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import string
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gepakit.api
+from gepakit import ConfigError, optimize
+from gepakit.engine.prompts import DEFAULT_TEMPLATE, EXTEND_TEMPLATE
+from gepakit.engine.reflection import ReflectionRequest, ReflectiveProposer
+from gepakit.errors import StoreError
+from gepakit.options import (
+    ACCEPTANCES,
+    CANDIDATE_SELECTORS,
+    COMPONENT_SELECTORS,
+    OPTIONS,
+    REQUIRED,
+    TEMPLATE_PLACEHOLDERS,
+    AcceptanceName,
+    CandidateSelectorName,
+    ComponentSelectorName,
+    check_option,
+    optimize_kwargs,
+    strategy_name,
+)
+from gepakit.store.spec import describe
+from gepakit.testing import ScriptedLM, ToyTask
+
+
+class CountingEvaluator:
+    """A fake evaluator that counts its calls (scores 0.5)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, candidate: dict[str, str], example: Any) -> float:
+        self.calls += 1
+        return 0.5
+
+
+DATA = [{"id": f"e{i}", "x": i} for i in range(4)]
+
+
+def call(evaluator: Any, lm: Any, **overrides: Any) -> Any:
+    args: dict[str, Any] = {
+        "seed_candidate": {"p": "Solve it."},
+        "trainset": DATA,
+        "valset": DATA,
+        "evaluator": evaluator,
+        "reflection_lm": lm,
+        "max_metric_calls": 20,
+    }
+    args.update(overrides)
+    return optimize(**args)
+
+
+# -- the table and the signature agree -------------------------------------------------
+
+
+def test_optimize_signature_and_option_table_agree() -> None:
+    params = inspect.signature(optimize).parameters
+    assert list(params) == list(OPTIONS), "add a row to gepakit.options.OPTIONS per keyword"
+    for name, param in params.items():
+        expected = OPTIONS[name].default
+        if expected is REQUIRED:
+            assert param.default is inspect.Parameter.empty, name
+        else:
+            assert param.default == expected, name
+        # every default passes its own check
+        if expected is not REQUIRED:
+            check_option(name, expected)
+
+
+def test_every_option_has_a_group_a_doc_and_a_kind() -> None:
+    for option in OPTIONS.values():
+        assert option.doc.strip() and option.kind.strip(), option.name
+        assert option.doc.endswith("."), option.name
+
+
+@pytest.mark.parametrize(
+    ("literal", "table"),
+    [
+        (CandidateSelectorName, CANDIDATE_SELECTORS),
+        (ComponentSelectorName, COMPONENT_SELECTORS),
+        (AcceptanceName, ACCEPTANCES),
+    ],
+)
+def test_strategy_literals_match_their_factory_tables(literal: Any, table: dict[str, Any]) -> None:
+    assert set(get_args(literal)) == set(table)
+
+
+def test_spec_names_built_in_strategies_by_their_first_table_name() -> None:
+    assert strategy_name(ACCEPTANCES["strict_improvement"]()) == "improvement"
+    for table in (CANDIDATE_SELECTORS, COMPONENT_SELECTORS):
+        for name, factory in table.items():
+            assert strategy_name(factory()) == name
+            assert describe(factory()) in (name, {"name": name, "epsilon": 0.1})
+    assert strategy_name(object()) is None
+
+
+# -- bad values are refused before any call, naming the option --------------------------
+
+BAD_VALUES: list[tuple[str, Any]] = [
+    ("use_merge", "no"),
+    ("workers", 0),
+    ("workers", True),
+    ("workers", 2.0),
+    ("timeout", math.nan),
+    ("timeout", math.inf),
+    ("failure_score", math.nan),
+    ("run_dir", ""),
+    ("run_dir", "  "),
+    ("cache", ""),
+    ("reflection_minibatch_size", 1.5),
+    ("reflection_minibatch_size", None),
+    ("perfect_score", "1"),
+    ("max_merge_invocations", None),
+    ("merge_subsample_size", "5"),
+    ("score_threshold", "x"),
+    ("stop_callback", 42),
+    ("reflection_prompt_template", 42),
+    ("reflection_prompt_template", "Improve {current_text} using {unknown}"),
+    ("reflection_prompt_template", "Improve {current_text"),
+    ("reflection_prompt_template", {"p": "{nope}"}),
+    ("seed", "abc"),
+    ("seed", 1.5),
+    ("seed", True),
+    ("candidate_selection_strategy", "paretoo"),
+    ("component_selector", 3),
+    ("acceptance", "always"),
+    ("executor", 7),
+    ("callbacks", "sink"),
+    ("callbacks", [42]),
+    ("store", "memory"),
+    ("progress", "yes"),
+    ("evaluator_id", ""),
+    ("wandb_init_kwargs", [("a", 1)]),
+    ("run_metadata", "x"),
+    ("max_concurrent_proposals", -1),
+    ("stop_after_no_improvement", 0.5),
+    ("auto", "lite"),
+    ("max_full_evals", True),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES, ids=[f"{n}={v!r}" for n, v in BAD_VALUES])
+def test_a_bad_value_is_refused_before_any_call_naming_the_option(name: str, value: Any) -> None:
+    evaluator, lm = CountingEvaluator(), ScriptedLM(lambda prompt: "never")
+    with pytest.raises(ConfigError, match=name):
+        call(evaluator, lm, **{name: value})
+    assert evaluator.calls == 0
+    assert lm.calls == 0
+
+
+def test_a_misspelt_strategy_name_suggests_the_right_one() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'pareto'"):
+        check_option("candidate_selection_strategy", "paretoo")
+
+
+def test_a_template_naming_a_component_the_seed_lacks_is_refused() -> None:
+    evaluator = CountingEvaluator()
+    with pytest.raises(ConfigError, match="reflection_prompt_template names 'q'"):
+        call(evaluator, ScriptedLM(lambda p: "x"), reflection_prompt_template={"q": "{examples}"})
+    assert evaluator.calls == 0
+
+
+def test_a_bad_model_string_names_reflection_lm() -> None:
+    with pytest.raises(ConfigError, match="reflection_lm: unknown local model"):
+        call(CountingEvaluator(), "local/nope")
+
+
+# -- the placeholders are the ones the proposer fills ----------------------------------
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+
+
+def test_built_in_templates_use_only_known_placeholders() -> None:
+    assert _fields(DEFAULT_TEMPLATE) <= TEMPLATE_PLACEHOLDERS
+    assert _fields(EXTEND_TEMPLATE) <= TEMPLATE_PLACEHOLDERS
+    check_option("reflection_prompt_template", DEFAULT_TEMPLATE)
+
+
+def test_the_proposer_fills_every_known_placeholder() -> None:
+    template = " ".join("{" + p + "}" for p in sorted(TEMPLATE_PLACEHOLDERS))
+    proposer = ReflectiveProposer(lambda prompt: prompt, templates=template)
+    request = ReflectionRequest(
+        candidate={"p": "old text"},
+        components=("p",),
+        reflective_dataset={"p": []},
+        rejected={},
+    )
+    prompt = proposer.build_prompt(request, "p")
+    assert "old text" in prompt and "{" not in prompt
+
+
+# -- seed ------------------------------------------------------------------------------
+
+
+def test_seed_none_draws_a_seed_and_records_it() -> None:
+    task = ToyTask()
+    results = [
+        optimize(
+            task.seed_candidate,
+            task.trainset,
+            task.valset,
+            evaluator=task.score,
+            reflection_lm=task.reflect,
+            max_metric_calls=30,
+            seed=None,
+        )
+        for _ in range(2)
+    ]
+    assert all(isinstance(r.seed, int) for r in results)
+    assert results[0].seed != results[1].seed  # one chance in 2**31 of a false failure
+
+
+def test_a_run_started_with_seed_none_resumes_with_its_stored_seed(tmp_path: Path) -> None:
+    task = ToyTask()
+    args: dict[str, Any] = {
+        "evaluator": task.score, "reflection_lm": task.reflect, "seed": None,
+        "run_dir": tmp_path / "run",
+    }  # fmt: skip
+    first = optimize(task.seed_candidate, task.trainset, task.valset, max_metric_calls=20, **args)
+    again = optimize(task.seed_candidate, task.trainset, task.valset, max_metric_calls=40, **args)
+    assert again.seed == first.seed
+    assert again.total_metric_calls > first.total_metric_calls
+
+
+# -- other front doors -----------------------------------------------------------------
+
+
+def test_optimize_kwargs_renames_and_names_the_callers_spelling() -> None:
+    out = optimize_kwargs(
+        {"num_threads": 4, "use_merge": False}, renames={"num_threads": "workers"}
+    )
+    assert out == {"workers": 4, "use_merge": False}
+    with pytest.raises(ConfigError, match="num_threads must be a positive integer"):
+        optimize_kwargs({"num_threads": 0}, renames={"num_threads": "workers"})
+    with pytest.raises(TypeError, match="did you mean 'use_merge'"):
+        optimize_kwargs({"use_merg": True}, caller="GEPA")
+
+
+# -- fuzz: any value of any option either is accepted or refused cleanly ------------------
+
+
+class _Reached(BaseException):
+    """Raised instead of running the engine: validation and wiring passed."""
+
+
+class _NoDriver:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise _Reached
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=3),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+    st.sampled_from(["", " ", "{x}", "{current_text}", "pareto", "all", "light", "thread"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.just(object()),
+    st.just(b"bytes"),
+    st.just(lambda *a: 0),
+)
+# Valid values that would start heavy machinery (a Ray cluster, an MLflow or W&B run).
+_HEAVY = (("executor", "ray"), ("use_mlflow", True), ("use_wandb", True))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(OPTIONS)), value=JUNK)
+def test_fuzz_every_option_is_validated_before_any_call(
+    name: str, value: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if any(name == n and value == v and type(value) is type(v) for n, v in _HEAVY):
+        value = OPTIONS[name].default
+    evaluator, lm = CountingEvaluator(), ScriptedLM(lambda prompt: "never")
+    overrides = {name: value}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gepakit.api, "Driver", _NoDriver)
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        try:
+            call(evaluator, lm, **overrides)
+        except _Reached:
+            pass  # a valid value: everything up to the engine was set up
+        except (ConfigError, TypeError) as error:
+            assert name in str(error) or _names_input(name, str(error)), (name, value, error)
+        except StoreError as error:  # a path that cannot be created or opened, named
+            assert name in ("run_dir", "cache") and str(value) in str(error), (name, value)
+        except Warning:
+            pass  # e.g. a budget with no room for a proposal (filterwarnings=error)
+    assert evaluator.calls == 0
+    assert lm.calls == 0
+
+
+def _names_input(name: str, message: str) -> bool:
+    """Errors about the data name the dataset or the budget it cannot fit."""
+    return name in ("trainset", "valset", "seed_candidate") and (
+        "budget" in message or "example" in message
+    )
