@@ -7,7 +7,13 @@ import math
 import pytest
 
 from gepakit import auto_budget
-from gepakit.budgets import resolve_budget
+from gepakit.budgets import (
+    AUTO_RUNS,
+    budget_limit,
+    candidates_budget,
+    check_budget,
+    resolve_budget,
+)
 from gepakit.errors import ConfigError
 
 
@@ -96,3 +102,36 @@ def test_without_a_valset_auto_counts_the_trainset_and_full_evals_count_train_on
 def test_invalid_budget_options(kw: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         resolve(**kw)
+
+
+def test_candidates_budget_is_the_auto_formula_for_any_number_of_candidates() -> None:
+    for level, runs in AUTO_RUNS.items():
+        assert candidates_budget(2, runs, 9) == auto_budget(level, num_components=2, valset_size=9)
+    # 1 candidate: log2(1) = 0 and 1.5 trials -> int 1: V + 5 + 35 + (0 + 1 + 1) * V
+    assert candidates_budget(1, 1, 10) == 10 + 5 + 35 + 2 * 10
+    with pytest.raises(ValueError, match="full_eval_steps"):
+        candidates_budget(1, 6, 10, full_eval_steps=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({}, "exactly one budget option"),
+        ({"auto": "light", "max_full_evals": 2}, "got auto, max_full_evals"),
+        ({"auto": 3}, "auto must be one of"),
+        ({"max_full_evals": 1.5}, "max_full_evals must be a positive integer"),
+        ({"max_metric_calls": True}, "max_metric_calls must be a positive integer"),
+    ],
+)
+def test_check_budget_is_the_one_budget_rule(given: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"max_metric_calls": None, "auto": None, "max_full_evals": None}
+    with pytest.raises(ConfigError, match=message):
+        check_budget(**{**args, **given})
+
+
+def test_budget_limit_without_a_valset_counts_the_trainset_once() -> None:
+    sizes = {"num_components": 1, "train_size": 8, "valset_size": 0}
+    assert budget_limit(max_metric_calls=None, auto=None, max_full_evals=2, **sizes) == 16
+    assert budget_limit(max_metric_calls=None, auto="light", max_full_evals=None, **sizes) == (
+        auto_budget("light", num_components=1, valset_size=8)
+    )

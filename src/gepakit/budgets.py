@@ -1,4 +1,9 @@
-"""Budget presets: `auto="light"|"medium"|"heavy"` and `max_full_evals`, as in DSPy's GEPA."""
+"""The budget rule, in one place: `auto="light"|"medium"|"heavy"`, `max_full_evals` and
+`max_metric_calls` (exactly one), with DSPy's GEPA formula for the presets.
+
+Every front door (`gepakit.optimize`, the TOML config, `gepakit.dspy.GEPA`,
+`gepakit.gepa.optimize`) checks and computes budgets with these functions.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,35 @@ import math
 from gepakit.errors import ConfigError
 
 AUTO_RUNS = {"light": 6, "medium": 12, "heavy": 18}
+"""Candidates each `auto` level plans for."""
+
+
+def candidates_budget(
+    num_components: int,
+    num_candidates: int,
+    valset_size: int,
+    minibatch_size: int = 35,
+    full_eval_steps: int = 5,
+) -> int:
+    """Metric calls to find `num_candidates` candidates, with the formula DSPy's GEPA uses.
+
+    N = int(max(2 * (2P) * log2(n), 1.5 * n)) trials for n candidates and P components;
+    budget = V + 5n + 35N + (floor((N + 1) / 5) + 1 + [N < 5]) * V (the last term
+    only when N > 0).
+
+    Raises:
+        ConfigError: a negative size, or `full_eval_steps` < 1 (a ValueError, as in DSPy).
+    """
+    trials = int(max(2 * (num_components * 2) * math.log2(num_candidates), 1.5 * num_candidates))
+    if trials < 0 or valset_size < 0 or minibatch_size < 0:
+        raise ConfigError("num_trials, valset_size, and minibatch_size must be >= 0.")
+    if full_eval_steps < 1:
+        raise ConfigError("full_eval_steps must be >= 1.")
+    total = valset_size + 5 * num_candidates + minibatch_size * trials
+    if trials == 0:
+        return total
+    full_evals = (trials + 1) // full_eval_steps + 1 + (1 if trials < full_eval_steps else 0)
+    return total + full_evals * valset_size
 
 
 def auto_budget(
@@ -17,34 +51,24 @@ def auto_budget(
     minibatch_size: int = 35,
     full_eval_steps: int = 5,
 ) -> int:
-    """Metric calls for an `auto` level, with the formula DSPy's GEPA uses.
+    """Metric calls for an `auto` level (6, 12 or 18 candidates; see `candidates_budget`).
 
-    N = int(max(2 * (2P) * log2(n), 1.5 * n)) trials for n = 6/12/18 and P
-    components; budget = V + 5n + 35N + (floor((N + 1) / 5) + 1 + [N < 5]) * V.
+    Raises:
+        ConfigError: an unknown level.
     """
     if level not in AUTO_RUNS:
         raise ConfigError(f"auto must be one of {sorted(AUTO_RUNS)}, got {level!r}")
-    n = AUTO_RUNS[level]
-    trials = int(max(2 * (num_components * 2) * math.log2(n), 1.5 * n))
-    total = valset_size + 5 * n + minibatch_size * trials
-    full_evals = (trials + 1) // full_eval_steps + 1 + (1 if trials < full_eval_steps else 0)
-    return total + full_evals * valset_size
+    return candidates_budget(
+        num_components, AUTO_RUNS[level], valset_size, minibatch_size, full_eval_steps
+    )
 
 
-def resolve_budget(
-    *,
-    max_metric_calls: int | None,
-    auto: str | None,
-    max_full_evals: int | None,
-    num_components: int,
-    train_size: int,
-    valset_size: int,
-) -> int:
-    """The metric-call limit from exactly one of the three budget options.
+def check_budget(*, max_metric_calls: object, auto: object, max_full_evals: object) -> None:
+    """The budget rule: exactly one of the three options, and a valid value for it.
 
     Raises:
-        ConfigError: none or several options given, a non-positive number, or fewer
-            metric calls than the seed's evaluation on the valset needs.
+        ConfigError: none or several options given, an unknown `auto` level, or a
+            number that is not a positive integer.
     """
     given = [
         name
@@ -60,20 +84,65 @@ def resolve_budget(
             "give exactly one budget option: max_metric_calls=N, auto='light'|'medium'|'heavy'"
             f" or max_full_evals=N (got {', '.join(given) or 'none'})"
         )
-    if auto is not None:
-        # Without a valset (valset_size 0) the trainset is scored in full evaluations,
-        # so it sizes the budget, as in DSPy; max_full_evals below counts no valset.
-        size = valset_size or train_size
-        return auto_budget(auto, num_components=num_components, valset_size=size)
+    if auto is not None and (not isinstance(auto, str) or auto not in AUTO_RUNS):
+        raise ConfigError(f"auto must be one of {sorted(AUTO_RUNS)}, got {auto!r}")
     value = max_metric_calls if max_metric_calls is not None else max_full_evals
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if auto is None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
         raise ConfigError(f"{given[0]} must be a positive integer, got {value!r}")
+
+
+def budget_limit(
+    *,
+    max_metric_calls: int | None,
+    auto: str | None,
+    max_full_evals: int | None,
+    num_components: int,
+    train_size: int,
+    valset_size: int,
+) -> int:
+    """The metric-call limit of a budget that passed `check_budget`.
+
+    `valset_size` is 0 when no valset is given: the trainset is then scored in full
+    evaluations, so it sizes an `auto` budget (as in DSPy), and `max_full_evals`
+    counts the trainset only once.
+    """
+    if auto is not None:
+        size = valset_size or train_size
+        return auto_budget(auto, num_components=max(num_components, 1), valset_size=size)
     if max_full_evals is not None:
         return max_full_evals * (train_size + valset_size)
+    assert max_metric_calls is not None  # check_budget: exactly one is set
+    return max_metric_calls
+
+
+def resolve_budget(
+    *,
+    max_metric_calls: int | None,
+    auto: str | None,
+    max_full_evals: int | None,
+    num_components: int,
+    train_size: int,
+    valset_size: int,
+) -> int:
+    """`check_budget`, then `budget_limit`, and the limit must cover the seed's evaluation.
+
+    Raises:
+        ConfigError: as `check_budget`, or fewer metric calls than the seed's evaluation
+            on the valset (the trainset without one) needs.
+    """
+    check_budget(max_metric_calls=max_metric_calls, auto=auto, max_full_evals=max_full_evals)
+    limit = budget_limit(
+        max_metric_calls=max_metric_calls,
+        auto=auto,
+        max_full_evals=max_full_evals,
+        num_components=num_components,
+        train_size=train_size,
+        valset_size=valset_size,
+    )
     needed = valset_size or train_size  # the seed's evaluation on the valset comes first
-    if value < needed:
+    if max_metric_calls is not None and limit < needed:
         raise ConfigError(
-            f"max_metric_calls={value} cannot evaluate the seed on the {needed} val examples; "
+            f"max_metric_calls={limit} cannot evaluate the seed on the {needed} val examples; "
             f"raise it to at least {needed}"
         )
-    return value
+    return limit

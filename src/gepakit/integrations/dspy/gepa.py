@@ -6,7 +6,6 @@ import contextvars
 import functools
 import inspect
 import logging
-import math
 import secrets
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +15,7 @@ from typing import Any
 import dspy
 from dspy.teleprompt.teleprompt import Teleprompter
 
-from gepakit.budgets import AUTO_RUNS
+from gepakit.budgets import budget_limit, candidates_budget, check_budget
 from gepakit.engine.protocols import EventSink
 from gepakit.errors import ConfigError
 from gepakit.integrations.dspy import gepa_kwargs as gepa_kwargs_module
@@ -158,17 +157,9 @@ def dspy_auto_budget(
     Raises:
         ValueError: a negative size, or `full_eval_steps` < 1 (as in dspy.GEPA).
     """
-    trials = int(max(2 * (num_preds * 2) * math.log2(num_candidates), 1.5 * num_candidates))
-    if trials < 0 or valset_size < 0 or minibatch_size < 0:
-        raise ValueError("num_trials, valset_size, and minibatch_size must be >= 0.")
-    if full_eval_steps < 1:
-        raise ValueError("full_eval_steps must be >= 1.")
-    total = valset_size + num_candidates * 5 + trials * minibatch_size
-    if trials == 0:
-        return total
-    periodic = (trials + 1) // full_eval_steps + 1
-    extra_final = 1 if trials < full_eval_steps else 0
-    return total + (periodic + extra_final) * valset_size
+    return candidates_budget(
+        num_preds, num_candidates, valset_size, minibatch_size, full_eval_steps
+    )
 
 
 TRACKING_GEPA_KWARGS = frozenset({"mlflow_tracking_uri", "mlflow_experiment_name"})
@@ -194,27 +185,7 @@ def _wandb_login(api_key: str) -> None:
 
 
 def _check_budget(auto: Any, max_full_evals: Any, max_metric_calls: Any) -> None:
-    given = [
-        n
-        for n, v in (
-            ("auto", auto),
-            ("max_full_evals", max_full_evals),
-            ("max_metric_calls", max_metric_calls),
-        )
-        if v is not None
-    ]
-    if len(given) != 1:
-        raise ConfigError(
-            "give exactly one of max_metric_calls, max_full_evals, auto "
-            f"(got {', '.join(given) or 'none'})"
-        )
-    if auto is not None and auto not in AUTO_RUNS:
-        raise ConfigError(f"auto must be one of {sorted(AUTO_RUNS)}, got {auto!r}")
-    for name, value in (("max_full_evals", max_full_evals), ("max_metric_calls", max_metric_calls)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    check_budget(max_metric_calls=max_metric_calls, auto=auto, max_full_evals=max_full_evals)
 
 
 def _check_minibatch(size: Any) -> int:
@@ -412,16 +383,14 @@ class GEPA(Teleprompter):
             train_size: trainset length.
             val_size: valset length, or None when no valset is given.
         """
-        if self.auto is not None:
-            return self.auto_budget(
-                num_preds=max(num_predictors, 1),
-                num_candidates=AUTO_RUNS[self.auto],
-                valset_size=val_size if val_size is not None else train_size,
-            )
-        if self.max_full_evals is not None:
-            return self.max_full_evals * (train_size + (val_size or 0))
-        assert self.max_metric_calls is not None  # __init__ checked exactly one is set
-        return self.max_metric_calls
+        return budget_limit(
+            max_metric_calls=self.max_metric_calls,
+            auto=self.auto,
+            max_full_evals=self.max_full_evals,
+            num_components=num_predictors,
+            train_size=train_size,
+            valset_size=val_size or 0,
+        )
 
     def compile(
         self,
