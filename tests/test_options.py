@@ -28,6 +28,7 @@ from gepakit.options import (
     CandidateSelectorName,
     ComponentSelectorName,
     check_option,
+    markdown_table,
     optimize_kwargs,
     strategy_name,
 )
@@ -311,3 +312,12 @@ def _names_input(name: str, message: str) -> bool:
     return name in ("trainset", "valset", "seed_candidate") and (
         "budget" in message or "example" in message
     )
+
+
+def test_the_markdown_reference_lists_every_option_once() -> None:
+    table = markdown_table().splitlines()
+    assert len(table) == 2 + len(OPTIONS)
+    for name, option in OPTIONS.items():
+        (row,) = [r for r in table if r.startswith(f"| `{name}` |")]
+        assert f"| {option.group} |" in row
+    assert "| required |" in next(r for r in table if "`evaluator`" in r)

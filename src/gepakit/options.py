@@ -47,6 +47,8 @@ __all__ = [
     "Option",
     "check_option",
     "check_options",
+    "markdown_table",
+    "names",
     "optimize_kwargs",
     "strategy_name",
 ]
@@ -654,3 +656,26 @@ def _unknown(name: str, caller: str, extra: Iterable[str] = ()) -> TypeError:
 def names(group: Group) -> list[str]:
     """The option names of one group, in table order."""
     return [o.name for o in OPTIONS.values() if o.group == group]
+
+
+def _cell(value: str) -> str:
+    return " ".join(value.split()).replace("|", "\\|")
+
+
+def _default_text(option: Option) -> str:
+    if option.default is REQUIRED:
+        return "required"
+    return f"`{_cell(repr(option.default))}`"
+
+
+def markdown_table() -> str:
+    """Every option as a Markdown table grouped by concern (for the docs' reference page)."""
+    rows = ["| option | group | valid values | default | meaning |", "|---|---|---|---|---|"]
+    for group in GROUPS:
+        for option in OPTIONS.values():
+            if option.group == group:
+                rows.append(
+                    f"| `{option.name}` | {group} | {_cell(option.kind)} | "
+                    f"{_default_text(option)} | {_cell(option.doc)} |"
+                )
+    return "\n".join(rows)
