@@ -21,24 +21,32 @@ def _cell(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def options_markdown() -> str:
-    """The options table: from `gepakit.options` when it exists, else from the signature."""
-    try:
-        from gepakit import options as table  # the one table of options
-    except ImportError:
-        table = None
-    render = getattr(table, "markdown_table", None)
-    if callable(render):
-        return str(render())
-    from gepakit.api import optimize
+def _default(value: Any) -> str:
+    from gepakit.options import REQUIRED
 
-    rows = ["| option | default |", "|---|---|"]
-    for name, param in inspect.signature(optimize).parameters.items():
-        if param.kind is not param.KEYWORD_ONLY:
+    if value is REQUIRED:
+        return "required"
+    return f"`{_cell(repr(value))}`"
+
+
+def options_markdown() -> str:
+    """The options table, one section per group, from `gepakit.options.OPTIONS`."""
+    from gepakit.options import GROUPS, OPTIONS
+
+    parts: list[str] = []
+    for group in GROUPS:
+        rows = [o for o in OPTIONS.values() if o.group == group]
+        if not rows:
             continue
-        default = "required" if param.default is param.empty else repr(param.default)
-        rows.append(f"| `{name}` | `{_cell(default)}` |")
-    return "\n".join(rows)
+        parts.append(f"### {group.capitalize()}\n")
+        parts.append("| option | value | default | TOML | meaning |\n|---|---|---|---|---|")
+        parts.extend(
+            f"| `{o.name}` | {_cell(o.kind)} | {_default(o.default)} | "
+            f"{'yes' if o.toml else '—'} | {_cell(o.doc)} |"
+            for o in rows
+        )
+        parts.append("")
+    return "\n".join(parts)
 
 
 def toml_markdown() -> str:
