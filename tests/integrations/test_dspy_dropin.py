@@ -543,3 +543,19 @@ def test_a_seed_that_fails_on_every_val_example_continues_with_a_warning(
     assert isinstance(program, AlwaysFails)
     assert caplog.text.count("backend down") == 1
     assert gepa.result is not None and gepa.result.val_aggregate_scores == (0.0,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_threads": 0}, "num_threads"),
+        ({"timeout": -1}, "timeout"),
+        ({"acceptance": "strictly_better"}, "acceptance"),
+        ({"merge_subsample_size": 0}, "merge_subsample_size"),
+    ],
+)
+def test_gepakit_options_are_checked_by_its_option_table_at_construction(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        GEPA(feedback_metric, max_metric_calls=10, reflection_lm=DummyLM([]), **kwargs)

@@ -85,23 +85,18 @@ SET_HERE = frozenset(
 
 @functools.cache
 def _optimize_params() -> frozenset[str]:
+    """The options `gepakit.optimize` has (`gepakit.options.OPTIONS`, its one table)."""
     from gepakit.api import optimize
+    from gepakit.options import OPTIONS
 
-    return frozenset(inspect.signature(optimize).parameters)
+    return frozenset(OPTIONS) & frozenset(inspect.signature(optimize).parameters)
 
 
 def _candidate_names() -> frozenset[str]:
     """The candidate-selection names this gepakit's `optimize` accepts."""
-    from gepakit import api
+    from gepakit.options import CANDIDATE_SELECTORS
 
-    names = set(getattr(api, "CANDIDATE_SELECTORS", ()))
-    try:
-        from gepakit import options  # pyright: ignore[reportAttributeAccessIssue]
-    except ImportError:
-        pass
-    else:
-        names |= set(getattr(options, "CANDIDATE_SELECTORS", ()))
-    return frozenset(names)
+    return frozenset(CANDIDATE_SELECTORS)
 
 
 def _check_candidate_strategy(strategy: Any) -> Any:
@@ -131,7 +126,14 @@ def _check_candidate_strategy(strategy: Any) -> Any:
 
 
 def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Extra keyword arguments: further `gepakit.optimize` options, passed on as they are."""
+    """Extra keyword arguments: further `gepakit.optimize` options, checked by its table.
+
+    Raises:
+        TypeError: a name that is neither dspy.GEPA's nor a gepakit option GEPA passes on.
+        ConfigError: an invalid value (the message names the option).
+    """
+    from gepakit.options import optimize_kwargs
+
     accepted = _optimize_params() - SET_HERE
     unknown = sorted(set(options) - accepted)
     if unknown:
@@ -140,7 +142,20 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             "dspy.GEPA's arguments it takes gepakit.optimize's options: "
             + ", ".join(sorted(accepted))
         )
-    return dict(options)
+    return optimize_kwargs(options, caller="GEPA")
+
+
+RENAMES = {"num_threads": "workers", "log_dir": "run_dir"}
+"""dspy.GEPA's names of gepakit options, where they differ."""
+
+
+def _check_gepakit_values(values: Mapping[str, Any]) -> None:
+    """Check options `GEPA` passes on (by dspy.GEPA's or gepakit's name) with gepakit's table,
+    at construction, so a bad value fails before compile and any LM call."""
+    from gepakit.options import optimize_kwargs
+
+    given = {k: v for k, v in values.items() if v is not None}
+    optimize_kwargs(given, renames=RENAMES, caller="GEPA")
 
 
 def dspy_auto_budget(
@@ -322,6 +337,25 @@ class GEPA(Teleprompter):
         self.gepa_kwargs = dict(gepa_kwargs or {})
         self.translated = gepa_kwargs_module.translate(self.gepa_kwargs, _optimize_params())
         self.options = _check_options(options)
+        _check_gepakit_values(
+            {
+                "num_threads": num_threads,
+                "log_dir": log_dir,
+                "failure_score": failure_score,
+                "perfect_score": perfect_score,
+                "skip_perfect_score": skip_perfect_score,
+                "use_merge": use_merge,
+                "track_best_outputs": track_best_outputs,
+                "timeout": timeout,
+                "stop_after_no_improvement": stop_after_no_improvement,
+                "score_threshold": score_threshold,
+                "stop_callback": stop_callback,
+                "acceptance": acceptance,
+                "max_concurrent_proposals": max_concurrent_proposals,
+                "cache": cache,
+                "callbacks": list(callbacks),
+            }
+        )
         _check_tracking(use_mlflow, use_wandb)
         self.use_mlflow = use_mlflow
         self.use_wandb = use_wandb
