@@ -321,3 +321,39 @@ def test_the_markdown_reference_lists_every_option_once() -> None:
         (row,) = [r for r in table if r.startswith(f"| `{name}` |")]
         assert f"| {option.group} |" in row
     assert "| required |" in next(r for r in table if "`evaluator`" in r)
+
+
+class _UncalledAdapter:
+    """A fake gepa adapter that fails the test if the run gets as far as calling it."""
+
+    def evaluate(self, batch: Any, candidate: Any, capture_traces: bool = False) -> Any:
+        raise AssertionError("evaluate called")
+
+    def make_reflective_dataset(self, candidate: Any, eval_batch: Any, components: Any) -> Any:
+        raise AssertionError("make_reflective_dataset called")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("display_progress_bar", "yes"),
+        ("use_merge", "no"),
+        ("perfect_score", math.nan),
+        ("max_merge_invocations", None),
+        ("seed", "abc"),
+        ("run_dir", ""),
+        ("max_metric_calls", 2.5),
+    ],
+)
+def test_the_gepa_front_door_validates_shared_options_under_gepa_names(
+    name: str, value: Any
+) -> None:
+    from gepakit.gepa import optimize as gepa_optimize
+
+    args: dict[str, Any] = {
+        "seed_candidate": {"p": "x"}, "trainset": DATA, "valset": DATA,
+        "adapter": _UncalledAdapter(), "reflection_lm": lambda prompt: "never",
+        "max_metric_calls": 20,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=name):
+        gepa_optimize(**{**args, name: value})

@@ -31,6 +31,7 @@ from gepakit.integrations.gepa.strategies import (
     gepa_class,
     native_name,
 )
+from gepakit.options import optimize_kwargs
 from gepakit.result import Result
 from gepakit.runs import check_not_gepa_run
 from gepakit.types import Candidate
@@ -407,6 +408,29 @@ def _search_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> int | Non
     return None
 
 
+SHARED_OPTIONS = (
+    "seed_candidate",
+    "reflection_lm",
+    "skip_perfect_score",
+    "perfect_score",
+    "use_merge",
+    "max_merge_invocations",
+    "max_metric_calls",
+    "run_dir",
+    "use_wandb",
+    "wandb_init_kwargs",
+    "use_mlflow",
+    "mlflow_tracking_uri",
+    "mlflow_experiment_name",
+    "track_best_outputs",
+    "display_progress_bar",
+    "seed",
+    "raise_on_exception",
+)
+"""gepa.optimize's options that mean what gepakit.optimize's do (display_progress_bar is
+`progress`): validated up front by `gepakit.options`, with gepa's names in the errors."""
+
+
 def optimize(
     seed_candidate: dict[str, str],
     trainset: Any,
@@ -501,6 +525,11 @@ def optimize(
     _announce_once()
     if not seed_candidate:
         raise ConfigError("seed_candidate must contain at least one component text.")
+    optimize_kwargs(
+        {name: opts[name] for name in SHARED_OPTIONS},
+        renames={"display_progress_bar": "progress"},
+        caller="gepakit.gepa.optimize",
+    )
     if run_dir is not None:
         check_not_gepa_run(run_dir)
     active = _active_adapter(adapter, task_lm, evaluator)
