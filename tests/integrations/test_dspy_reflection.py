@@ -33,8 +33,10 @@ def json_lm(*texts: str) -> DummyLM:
     return DummyLM([{"new_instruction": t} for t in texts], adapter=dspy.JSONAdapter())
 
 
-def propose(lm: Any, *, rejected: tuple[str, ...] = (), records: Any = RECORDS) -> Any:
-    proposer = DspyInstructionProposer(lm, ledger=UsageLedger())
+def propose(
+    lm: Any, *, rejected: tuple[str, ...] = (), records: Any = RECORDS, max_chars: Any = None
+) -> Any:
+    proposer = DspyInstructionProposer(lm, ledger=UsageLedger(), max_chars=max_chars)
     request = ReflectionRequest(
         candidate={"pred": "Answer the question."},
         reflective_dataset={"pred": list(records)},
@@ -79,6 +81,17 @@ def test_rejected_texts_are_shown_in_their_own_field() -> None:
     system, user = messages(lm)
     assert "earlier_attempts" in system
     assert "Sum it." in user and "Say the sum." in user
+
+
+def test_an_optional_length_budget_is_stated_and_enforced() -> None:
+    lm = json_lm("x" * 30)
+    out = propose(lm, max_chars=20, rejected=("Sum it.",))
+    assert out.texts == {} and "30 characters, over the limit of 20" in out.reasons["pred"]
+    system, user = messages(lm)
+    assert "at most 20 characters" in user
+    assert system.index("length_limit") < system.index("current_instruction")
+    assert system.index("examples_with_feedback") < system.index("earlier_attempts")
+    assert propose(json_lm("short one"), max_chars=20).texts == {"pred": "short one"}
 
 
 @pytest.mark.parametrize(

@@ -565,6 +565,7 @@ class GEPA(Teleprompter):
                 usage=usage,
                 cost_usd=UsageLedger.from_dict(usage).total().cost_usd,
                 objectives=lambda c, eid: evaluator.objectives.get((tuple(sorted(c.items())), eid)),
+                evaluator_errors=evaluator.errors,
             )
         return program
 

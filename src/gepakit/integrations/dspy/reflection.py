@@ -66,6 +66,7 @@ ImproveInstruction = _ImproveInstruction.with_instructions(REFLECTION_INSTRUCTIO
 
 
 _ALREADY_TRIED = "earlier_attempts"
+_LENGTH_LIMIT = "length_limit"
 _ALREADY_TRIED_DESC = (
     "Rewrites of this instruction that were already tried and scored no better. Write "
     "something that differs from them where they went wrong."
@@ -195,6 +196,9 @@ class DspyInstructionProposer:
         adapter: the adapter for the reflection calls (default `JSONAdapter()`, as in
             dspy.GEPA 3.4.1).
         max_rejected_shown: how many earlier rejected texts to show per component.
+        max_chars: an optional length budget (characters, after stripping): stated in
+            the prompt, and a longer text is rejected with the reason (never cut).
+            None (the default, as in dspy.GEPA) means no limit.
     """
 
     def __init__(
@@ -204,18 +208,27 @@ class DspyInstructionProposer:
         ledger: UsageLedger,
         adapter: Any = None,
         max_rejected_shown: int = 3,
+        max_chars: int | None = None,
     ) -> None:
         self.lm = lm
         self.ledger = ledger
         self.adapter = adapter if adapter is not None else JSONAdapter()
         self.max_rejected_shown = max_rejected_shown
+        self.max_chars = max_chars
 
     def signature(self, rejected: Sequence[str]) -> type[dspy.Signature]:
-        """The reflection signature, with the earlier-attempts field only when needed."""
-        if not rejected:
-            return ImproveInstruction
-        field = dspy.InputField(desc=_ALREADY_TRIED_DESC)
-        return ImproveInstruction.insert(2, _ALREADY_TRIED, field, list[str])
+        """The reflection signature; the length-limit and earlier-attempts fields only
+        when a limit is set and texts were rejected."""
+        signature: type[dspy.Signature] = ImproveInstruction
+        if self.max_chars is not None:
+            limit = dspy.InputField(desc="Hard limit on the length of the new instruction.")
+            signature = signature.prepend(_LENGTH_LIMIT, limit, str)
+        if rejected:
+            tried = dspy.InputField(desc=_ALREADY_TRIED_DESC)
+            signature = signature.insert(
+                len(signature.input_fields), _ALREADY_TRIED, tried, list[str]
+            )
+        return signature
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
         texts: dict[str, str] = {}
@@ -232,6 +245,10 @@ class DspyInstructionProposer:
             }
             if rejected:
                 inputs[_ALREADY_TRIED] = rejected
+            if self.max_chars is not None:
+                inputs[_LENGTH_LIMIT] = (
+                    f"The new instruction must be at most {self.max_chars} characters."
+                )
             prompts[name] = _render_messages(self.adapter, signature, inputs)
             reply, parsed = self._ask(signature, inputs, current)
             replies[name] = reply
@@ -268,4 +285,7 @@ class DspyInstructionProposer:
             return raw, ParsedReply(None, "the reflection LM returned an empty instruction")
         if text == current.strip():
             return raw, ParsedReply(None, IDENTICAL)
+        if self.max_chars is not None and len(text) > self.max_chars:
+            reason = f"the text has {len(text)} characters, over the limit of {self.max_chars}"
+            return raw, ParsedReply(None, reason)
         return raw, ParsedReply(text)

@@ -38,6 +38,9 @@ class DspyGEPAResult:
     objective_pareto_front: dict[str, float] | None = None
     usage: Mapping[str, Any] = field(default_factory=dict)
     cost_usd: float | None = None
+    evaluator_errors: int = 0
+    """Rollouts whose program or metric raised (scored failure_score), as dspy.GEPA scores
+    them; gepakit counts them (dspy.GEPA does not)."""
     gepakit_result: Result | None = None
 
     @property
@@ -85,6 +88,7 @@ class DspyGEPAResult:
             "best_idx": self.best_idx,
             "usage": dict(self.usage),
             "cost_usd": self.cost_usd,
+            "evaluator_errors": self.evaluator_errors,
         }
 
 
@@ -134,6 +138,7 @@ def detailed_results(
     usage: Mapping[str, Any],
     cost_usd: float | None,
     objectives: ObjectiveLookup | None = None,
+    evaluator_errors: int = 0,
 ) -> DspyGEPAResult:
     """Translate a gepakit `Result` into DSPy's shape (val ids -> valset positions)."""
     position = {rec.id: rec.index for rec in valset}
@@ -168,5 +173,6 @@ def detailed_results(
         objective_pareto_front=multi.front if multi else None,
         usage=dict(usage),
         cost_usd=cost_usd,
+        evaluator_errors=evaluator_errors,
         gepakit_result=result,
     )
