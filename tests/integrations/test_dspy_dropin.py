@@ -559,3 +559,14 @@ def test_gepakit_options_are_checked_by_its_option_table_at_construction(
 ) -> None:
     with pytest.raises(ConfigError, match=match):
         GEPA(feedback_metric, max_metric_calls=10, reflection_lm=DummyLM([]), **kwargs)
+
+
+def test_a_log_dir_written_by_dspy_gepa_is_refused_before_any_call(tmp_path: Any) -> None:
+    (tmp_path / "gepa_state.bin").write_bytes(b"pickled state")
+    task = RuleLM(careful_rule)
+    gepa = GEPA(
+        feedback_metric, max_metric_calls=12, instruction_proposer=Recorder(), log_dir=str(tmp_path)
+    )
+    with pytest.raises(ConfigError, match="written by the gepa package"):
+        run(gepa, task, valset=capital_examples())
+    assert task.calls == 0

@@ -40,6 +40,7 @@ from gepakit.integrations.gepa.state import GEPAStateView, Hooks, StateTracker
 from gepakit.integrations.gepa.strategies import StopperBridge
 from gepakit.lm.usage import UsageLedger
 from gepakit.result import Result
+from gepakit.runs import check_not_gepa_run
 
 log = logging.getLogger("gepakit.dspy")
 
@@ -459,6 +460,8 @@ class GEPA(Teleprompter):
             raise TypeError(f"GEPA.compile got unexpected keyword arguments {sorted(kwargs)}")
         if teacher is not None:
             raise ConfigError("teacher is not supported by GEPA; pass teacher=None")
+        if self.log_dir is not None:
+            check_not_gepa_run(self.log_dir)  # a dspy.GEPA log_dir: say so, before any call
         names = predictor_names(student)
         without_lm = [name for name, lm in task_lms(student).items() if lm is None]
         if without_lm:
