@@ -114,10 +114,14 @@ def run_state(run_dir: str | Path) -> RunState:
         return RunState(kind="new")
     from gepakit.store.sqlite import SQLiteStore
 
+    # The lock first, then the events: a run writes its last event before it releases
+    # the lock, so events read after seeing the lock free include it (the other order
+    # could read a running run's events, then find the lock just released: "interrupted").
+    active = is_active(run_dir)
     with SQLiteStore(run_dir, readonly=True) as store:
         events = store.events()
         calls = store.paid_count
-    if is_active(run_dir):
+    if active:
         return RunState(kind="running", metric_calls=calls)
     kinds = [k for _, k, _ in events]
     starts = [i for i, k in enumerate(kinds) if k == "session_started"]
