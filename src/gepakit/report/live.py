@@ -94,6 +94,8 @@ def watch_run(
     while True:
         result = _load(path)
         state = watch_state(path, result)
+        if state in ("finished", "failed", "interrupted"):
+            result = _load(path)  # the run may have ended after the first read
         if result is not None and state != "waiting":
             details = load_details(path, result)
             data = build_report_data(result, details=details)
