@@ -30,6 +30,7 @@ from gepakit.options import (
     check_option,
     markdown_table,
     optimize_kwargs,
+    resolve_seed,
     strategy_name,
 )
 from gepakit.store.spec import describe
@@ -235,6 +236,17 @@ def test_a_run_started_with_seed_none_resumes_with_its_stored_seed(tmp_path: Pat
     again = optimize(task.seed_candidate, task.trainset, task.valset, max_metric_calls=40, **args)
     assert again.seed == first.seed
     assert again.total_metric_calls > first.total_metric_calls
+
+
+def test_resolve_seed_reads_the_stored_run_for_none(tmp_path: Path) -> None:
+    assert resolve_seed(5, tmp_path) == 5
+    assert isinstance(resolve_seed(None, tmp_path / "nothing"), int)
+    task = ToyTask()
+    first = optimize(
+        task.seed_candidate, task.trainset, task.valset, evaluator=task.score,
+        reflection_lm=task.reflect, max_metric_calls=20, seed=None, run_dir=tmp_path / "r",
+    )  # fmt: skip
+    assert resolve_seed(None, tmp_path / "r") == first.seed
 
 
 # -- other front doors -----------------------------------------------------------------

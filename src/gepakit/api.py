@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import signal
 import threading
 import warnings
@@ -46,6 +45,7 @@ from gepakit.options import (
     ComponentSelectorName,
     ExecutorName,
     check_options,
+    resolve_seed,
 )
 from gepakit.result import Result, result_from_state
 from gepakit.store.memory import MemoryStore
@@ -349,7 +349,7 @@ def optimize(
         train_size=len(train),
         valset_size=len(val) if valset is not None else 0,
     )
-    seed = _resolve_seed(seed, run_dir, store)
+    seed = resolve_seed(seed, run_dir if store is None else None)
     step = 2 * min(reflection_minibatch_size, len(train))
     if limit < len(val) + step:
         warnings.warn(
@@ -500,36 +500,6 @@ def _check_templates(templates: Any, seed: Candidate) -> None:
                 f"reflection_prompt_template names {unknown[0]!r}, which is not a component "
                 f"of seed_candidate ({', '.join(repr(c) for c in seed.components)})"
             )
-
-
-def _resolve_seed(seed: int | None, run_dir: str | Path | None, store: Any) -> int:
-    """`seed`, or for None the seed a run_dir's stored run used, or a new random one.
-
-    Reusing the stored seed is what lets a run started with seed=None be resumed.
-    """
-    if seed is not None:
-        return int(seed)
-    if store is None and run_dir is not None:
-        stored = _stored_seed(Path(run_dir))
-        if stored is not None:
-            log.info("seed=None: resuming with the run's stored seed %d", stored)
-            return stored
-    drawn = secrets.randbelow(2**31)
-    log.info("seed=None: drew seed %d (recorded in the result)", drawn)
-    return drawn
-
-
-def _stored_seed(run_dir: Path) -> int | None:
-    from gepakit.store.sqlite import DB_NAME, SQLiteStore
-
-    if not (run_dir / DB_NAME).is_file():
-        return None
-    try:
-        with SQLiteStore(run_dir, readonly=True) as stored:
-            seed = (stored.meta().get("spec") or {}).get("search", {}).get("seed")
-    except Exception:  # an unreadable run: opening it for the run reports why
-        return None
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _open_store(

@@ -16,9 +16,11 @@ Adding a strategy name: add it to its `Literal` and its factory table below.
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import numbers
 import os
+import secrets
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from gepakit.engine.selection import (
 )
 from gepakit.errors import ConfigError
 
+log = logging.getLogger("gepakit")
+
 __all__ = [
     "ACCEPTANCES",
     "CANDIDATE_SELECTORS",
@@ -50,6 +54,7 @@ __all__ = [
     "markdown_table",
     "names",
     "optimize_kwargs",
+    "resolve_seed",
     "strategy_name",
 ]
 
@@ -679,3 +684,36 @@ def markdown_table() -> str:
                     f"{_default_text(option)} | {_cell(option.doc)} |"
                 )
     return "\n".join(rows)
+
+
+def resolve_seed(seed: int | None, run_dir: str | os.PathLike[str] | None = None) -> int:
+    """The seed a run uses: `seed`; for None, the seed of the run stored in `run_dir`
+    (so a run started with seed=None can be resumed), else a new random one.
+
+    Front doors that take ``seed=None`` call this and pass the result on; the seed is
+    recorded in the run's spec and in the `Result`.
+    """
+    if seed is not None:
+        return int(seed)
+    stored = _stored_seed(run_dir) if run_dir is not None else None
+    if stored is not None:
+        log.info("seed=None: resuming with the run's stored seed %d", stored)
+        return stored
+    drawn = secrets.randbelow(2**31)
+    log.info("seed=None: drew seed %d (recorded in the result)", drawn)
+    return drawn
+
+
+def _stored_seed(run_dir: str | os.PathLike[str]) -> int | None:
+    from pathlib import Path
+
+    from gepakit.store.sqlite import DB_NAME, SQLiteStore  # late: sqlite3 stays unloaded
+
+    if not (Path(run_dir) / DB_NAME).is_file():
+        return None
+    try:
+        with SQLiteStore(Path(run_dir), readonly=True) as stored:
+            seed = (stored.meta().get("spec") or {}).get("search", {}).get("seed")
+    except Exception:  # an unreadable run: opening it for the run reports why
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None

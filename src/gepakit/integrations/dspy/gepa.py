@@ -6,7 +6,6 @@ import contextvars
 import functools
 import inspect
 import logging
-import secrets
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from gepakit.integrations.dspy.selectors import component_selector as component_
 from gepakit.integrations.gepa.state import GEPAStateView, Hooks, StateTracker
 from gepakit.integrations.gepa.strategies import StopperBridge
 from gepakit.lm.usage import UsageLedger
+from gepakit.options import resolve_seed
 from gepakit.result import Result
 from gepakit.runs import check_not_gepa_run
 
@@ -486,7 +486,7 @@ class GEPA(Teleprompter):
             train_size=len(train),
             val_size=len(val) if valset is not None else None,
         )
-        seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
+        seed = resolve_seed(self.seed, self.log_dir)  # None: the stored run's, or new
         report_fn = _report_writer(self.report)
         ledger = UsageLedger()
         context = contextvars.copy_context()
