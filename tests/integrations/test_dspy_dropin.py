@@ -165,6 +165,18 @@ def test_gepa_defaults_in_gepa_kwargs_are_accepted() -> None:
     assert gepa.translated.options.get("progress") is False
 
 
+def test_use_mlflow_in_gepa_kwargs_as_dspys_docs_list_it() -> None:
+    pytest.importorskip("mlflow")
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=10,
+        reflection_lm=DummyLM([]),
+        gepa_kwargs={"use_mlflow": True, "mlflow_experiment_name": "exp"},
+    )
+    assert gepa.use_mlflow is True
+    assert gepa.translated.options == {"mlflow_experiment_name": "exp"}
+
+
 def test_gepa_stoppers_in_gepa_kwargs_stop_the_run() -> None:
     from gepa.utils.stop_condition import MaxMetricCallsStopper, NoImprovementStopper
 

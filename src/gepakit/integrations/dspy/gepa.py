@@ -357,6 +357,7 @@ class GEPA(Teleprompter):
                 "callbacks": list(callbacks),
             }
         )
+        use_mlflow = bool(self.translated.options.pop("use_mlflow", False)) or use_mlflow
         _check_tracking(use_mlflow, use_wandb)
         self.use_mlflow = use_mlflow
         self.use_wandb = use_wandb

@@ -44,7 +44,6 @@ SET_BY_GEPA = frozenset(
         "use_wandb",
         "wandb_api_key",
         "wandb_init_kwargs",
-        "use_mlflow",
         "track_best_outputs",
         "seed",
         "raise_on_exception",
@@ -151,6 +150,8 @@ class _Translator:
             if value is not None:
                 many = isinstance(value, Sequence) and not isinstance(value, str)
                 self.out.gepa_stoppers.extend(list(value) if many else [value])
+        elif key == "use_mlflow":  # listed under gepa_kwargs in dspy.GEPA's docs
+            self.out.options["use_mlflow"] = bool(value)
         elif key in ("mlflow_tracking_uri", "mlflow_experiment_name"):
             self.out.options[key] = value
         elif key in ("wandb_attach_existing", "mlflow_attach_existing", "tracking_key_prefix"):
