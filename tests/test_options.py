@@ -51,7 +51,7 @@ class CountingEvaluator:
 DATA = [{"id": f"e{i}", "x": i} for i in range(4)]
 
 
-def call(evaluator: Any, lm: Any, **overrides: Any) -> Any:
+def call(evaluator: Any, lm: Any, /, **overrides: Any) -> Any:
     args: dict[str, Any] = {
         "seed_candidate": {"p": "Solve it."},
         "trainset": DATA,
@@ -150,6 +150,12 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("stop_after_no_improvement", 0.5),
     ("auto", "lite"),
     ("max_full_evals", True),
+    ("evaluator", lambda candidate: 0.0),
+    ("stop_callback", lambda: True),
+    ("instruction_proposer", lambda candidate: {}),
+    ("candidate_selection_strategy", lambda candidates: 0),
+    ("component_selector", lambda: ["p"]),
+    ("reflection_lm", lambda: "reply"),
 ]
 
 
@@ -160,6 +166,13 @@ def test_a_bad_value_is_refused_before_any_call_naming_the_option(name: str, val
         call(evaluator, lm, **{name: value})
     assert evaluator.calls == 0
     assert lm.calls == 0
+
+
+def test_a_callable_with_the_wrong_arguments_is_refused_with_the_expected_shape() -> None:
+    with pytest.raises(ConfigError, match=r"callable as fn\(candidate, example\); its signature"):
+        check_option("evaluator", lambda candidate: 0.0)
+    for fine in (lambda c, e: 0.0, lambda *args: 0.0, lambda c, e, trace=None: 0.0, print):
+        check_option("evaluator", fine)
 
 
 def test_a_misspelt_strategy_name_suggests_the_right_one() -> None:

@@ -16,6 +16,7 @@ Adding a strategy name: add it to its `Literal` and its factory table below.
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import math
 import numbers
@@ -203,10 +204,56 @@ def _has(value: Any, method: str) -> bool:
     return not isinstance(value, (str, bytes)) and _callable(getattr(value, method, None))
 
 
+def _call_problem(fn: Any, call: tuple[str, int] | None) -> str | None:
+    """Why `fn` cannot be called with `call`'s number of positional arguments, or None."""
+    if call is None:
+        return None
+    shape, count = call
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (some builtins): trust it
+        return None
+    try:
+        signature.bind(*([None] * count))
+    except TypeError:
+        return f"must be callable as {shape}; its signature is {signature}"
+    return None
+
+
+def callable_as(shape: str, count: int, *, optional: bool = False) -> Check:
+    """A callable taking `count` positional arguments, described by `shape`."""
+    kind = f"a callable {shape}" + (" or None" if optional else "")
+
+    def problem(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if not _callable(value):
+            return f"must be {kind}"
+        return _call_problem(value, (shape, count))
+
+    return Check(kind, problem)
+
+
+def _evaluator(value: Any) -> str | None:
+    if _has(value, "evaluate_batch"):
+        return None
+    if not _callable(value):
+        return "must be a callable fn(candidate, example) -> float | Score"
+    return _call_problem(value, ("fn(candidate, example)", 2))
+
+
 def strategy(
-    names: Iterable[str], *, method: str | None, allow_callable: bool, optional: bool = False
+    names: Iterable[str],
+    *,
+    method: str | None,
+    allow_callable: bool,
+    optional: bool = False,
+    call: tuple[str, int] | None = None,
 ) -> Check:
-    """A name of `names`, an object with `method`, or (if allowed) a callable."""
+    """A name of `names`, an object with `method`, or (if allowed) a callable.
+
+    `call`: the shape a callable is called with and how many positional arguments.
+    """
     known = tuple(names)
     parts = [f"one of {', '.join(repr(n) for n in known)}"] if known else []
     if method is not None:
@@ -225,8 +272,10 @@ def strategy(
             close = difflib.get_close_matches(value, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             return f"must be {kind}{hint}"
-        if (method is not None and _has(value, method)) or (allow_callable and _callable(value)):
+        if method is not None and _has(value, method):
             return None
+        if allow_callable and _callable(value):
+            return _call_problem(value, call)
         return f"must be {kind}"
 
     return Check(kind, problem, toml_kind)
@@ -290,7 +339,7 @@ def _lm(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value) or _has(value, "complete"):
         return None
     if _callable(value) and not isinstance(value, str):
-        return None
+        return _call_problem(value, ("fn(prompt) -> reply", 1))
     return "must be a model name, an LM object or a callable prompt -> reply"
 
 
@@ -358,7 +407,7 @@ _ROWS = (
         "evaluator",
         "execution",
         REQUIRED,
-        _simple("a callable", _callable),
+        Check("a callable fn(candidate, example) -> float | Score", _evaluator),
         "fn(candidate, example) -> float | Score; may be async.",
         toml=False,
     ),
@@ -374,7 +423,13 @@ _ROWS = (
         "instruction_proposer",
         "reflection",
         None,
-        strategy((), method="propose", allow_callable=True, optional=True),
+        strategy(
+            (),
+            method="propose",
+            allow_callable=True,
+            optional=True,
+            call=("fn(candidate, reflective_dataset, components)", 3),
+        ),
         "fn(candidate, reflective_dataset, components) -> dict replacing the reflection.",
         toml=False,
     ),
@@ -411,14 +466,24 @@ _ROWS = (
         "candidate_selection_strategy",
         "search",
         "pareto",
-        strategy(CANDIDATE_SELECTORS, method="select", allow_callable=True),
+        strategy(
+            CANDIDATE_SELECTORS,
+            method="select",
+            allow_callable=True,
+            call=("fn(candidates, aggregate_scores, rng) -> index", 3),
+        ),
         "How the parent of a proposal is chosen.",
     ),
     _o(
         "component_selector",
         "reflection",
         "round_robin",
-        strategy(COMPONENT_SELECTORS, method="select", allow_callable=True),
+        strategy(
+            COMPONENT_SELECTORS,
+            method="select",
+            allow_callable=True,
+            call=("fn(candidate, rollouts) -> names", 2),
+        ),
         "Which components a proposal rewrites.",
     ),
     _o(
@@ -541,7 +606,7 @@ _ROWS = (
         "stop_callback",
         "stop",
         None,
-        _simple("a callable", _callable, optional=True),
+        callable_as("fn(view) -> bool", 1, optional=True),
         "fn(view) -> bool; True stops the run.",
         toml=False,
     ),
