@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from typing import Any
 
 import dspy
@@ -582,3 +583,18 @@ def test_a_log_dir_written_by_dspy_gepa_is_refused_before_any_call(tmp_path: Any
     with pytest.raises(ConfigError, match="written by the gepa package"):
         run(gepa, task, valset=capital_examples())
     assert task.calls == 0
+
+
+def test_every_gepa_optimize_keyword_has_an_answer() -> None:
+    from gepa import api as gepa_api
+
+    from gepakit.integrations.dspy.gepa_kwargs import HANDLERS, NO_MEANING, SET_BY_GEPA
+
+    known = set(HANDLERS) | set(NO_MEANING) | SET_BY_GEPA
+    assert set(inspect.signature(gepa_api.optimize).parameters) - known == set()
+    doc = inspect.getdoc(dspy.GEPA) or ""
+    start = doc.index("gepa_kwargs:")
+    section = doc[start : doc.index("Budget Configuration", start)]
+    documented = set(re.findall(r"- (\w+)[:,]", section)) | set(re.findall(r", (\w+):", section))
+    assert "use_cloudpickle" in documented and "tracking_key_prefix" in documented
+    assert documented - set(HANDLERS) - set(NO_MEANING) == set()

@@ -75,22 +75,12 @@ class Translated:
     reflection_lm_kwargs: dict[str, Any] | None = None
 
 
-def _default(value: Any, *defaults: Any) -> bool:
-    return any(value is d or value == d for d in defaults)
-
-
 class _Translator:
+    """One handler per documented key (`HANDLERS`); each adds to `out` or raises."""
+
     def __init__(self, accepted: frozenset[str]) -> None:
         self.accepted = accepted
         self.out = Translated()
-
-    def pass_on(self, key: str, name: str, value: Any) -> None:
-        if name not in self.accepted:
-            raise ConfigError(
-                f"gepa_kwargs[{key!r}]={value!r} needs gepakit.optimize({name}=...), which "
-                "this version of gepakit does not have yet"
-            )
-        self.out.options[name] = value
 
     def key(self, key: str, value: Any) -> None:
         if key in SET_BY_GEPA:
@@ -101,83 +91,156 @@ class _Translator:
             )
         if key in NO_MEANING:
             log.warning("gepa_kwargs[%r] is ignored: %s", key, NO_MEANING[key])
-        elif key == "reflection_prompt_template":
-            raise ConfigError(
-                "reflection_prompt_template cannot be passed via gepa_kwargs (as in dspy.GEPA, "
-                "the DSPy proposer writes its own prompt); pass instruction_proposer= to "
-                "change how instructions are written"
-            )
-        elif key == "max_reflection_cost":
-            if value is not None:
-                name = next(
-                    (n for n in ("max_cost_usd", "max_reflection_cost") if n in self.accepted), None
-                )
-                if name is None:
-                    raise ConfigError(
-                        "gepa_kwargs['max_reflection_cost'] is not supported by this version of "
-                        "gepakit (no max_cost_usd option yet)"
-                    )
-                self.out.options[name] = value
-        elif key == "frontier_type":
-            if not _default(value, "instance") or "frontier_type" in self.accepted:
-                self.pass_on(key, "frontier_type", value)
-        elif key == "val_evaluation_policy":
-            policy = "full" if _default(value, None, "full_eval") else value
-            if policy != "full" or "val_evaluation_policy" in self.accepted:
-                self.pass_on(key, "val_evaluation_policy", policy)
-        elif key == "batch_sampler":
-            sampler = "epoch" if _default(value, "epoch_shuffled") else value
-            if sampler != "epoch" or "batch_sampler" in self.accepted:
-                self.pass_on(key, "batch_sampler", sampler)
-        elif key == "merge_val_overlap_floor":
-            if "merge_val_overlap_floor" in self.accepted:
-                self.out.options["merge_val_overlap_floor"] = value
-            elif not _default(value, 5):
-                log.warning(
-                    "gepa_kwargs['merge_val_overlap_floor'] is ignored: gepakit evaluates every "
-                    "candidate on the whole valset, so merge parents always share every val id"
-                )
-        elif key == "acceptance_criterion":
-            self.out.options["acceptance"] = _acceptance(value)
-        elif key in ("sampling_strategy", "selection_strategy"):
-            if value is not None:
-                log.warning(
-                    "gepa_kwargs[%r] is ignored: gepakit runs several proposals at once with "
-                    "max_concurrent_proposals= and adds every improving one to the pool",
-                    key,
-                )
-        elif key == "stop_callbacks":
-            if value is not None:
-                many = isinstance(value, Sequence) and not isinstance(value, str)
-                self.out.gepa_stoppers.extend(list(value) if many else [value])
-        elif key == "use_mlflow":  # listed under gepa_kwargs in dspy.GEPA's docs
-            self.out.options["use_mlflow"] = bool(value)
-        elif key in ("mlflow_tracking_uri", "mlflow_experiment_name"):
-            self.out.options[key] = value
-        elif key in ("wandb_attach_existing", "mlflow_attach_existing", "tracking_key_prefix"):
-            if key in self.accepted:
-                self.out.options[key] = value
-            elif not _default(value, False, ""):
-                raise ConfigError(
-                    f"gepa_kwargs[{key!r}] is not supported by this version of gepakit's tracking"
-                )
-        elif key == "reflection_lm_kwargs":
-            self.out.reflection_lm_kwargs = dict(value or {})
-        elif key == "display_progress_bar":
-            self.out.options["progress"] = bool(value)
-        elif key == "cache_evaluation":
-            # gepakit always reuses the rollouts of a run; reuse_evaluations opts out.
-            if not value and "reuse_evaluations" in self.accepted:
-                self.out.options["reuse_evaluations"] = False
-        elif key == "callbacks":
-            for cb in value or ():
-                target = self.out.sinks if isinstance(cb, EventSink) else self.out.gepa_callbacks
-                target.append(cb)
-        else:
+            return
+        handler = HANDLERS.get(key)
+        if handler is None:
             raise ConfigError(
                 f"gepa_kwargs[{key!r}] is not an option of gepa.optimize that gepakit knows; "
                 "see gepakit.dspy.GEPA's keyword arguments for gepakit's own options"
             )
+        handler(self, key, value)
+
+    def pass_on(self, key: str, name: str, value: Any) -> None:
+        """Set gepakit option `name`, or raise when this gepakit's optimize lacks it."""
+        if name not in self.accepted:
+            raise ConfigError(
+                f"gepa_kwargs[{key!r}]={value!r} needs gepakit.optimize({name}=...), which "
+                "this version of gepakit does not have yet"
+            )
+        self.out.options[name] = value
+
+    def pass_unless_default(self, key: str, name: str, value: Any, default: Any) -> None:
+        """gepa's default value is gepakit's too: fine even without the option."""
+        if value != default or name in self.accepted:
+            self.pass_on(key, name, value)
+
+    def same_name(self, key: str, value: Any) -> None:
+        self.out.options[key] = value
+
+    def template(self, key: str, value: Any) -> None:
+        raise ConfigError(
+            "reflection_prompt_template cannot be passed via gepa_kwargs (as in dspy.GEPA, "
+            "the DSPy proposer writes its own prompt); pass instruction_proposer= to "
+            "change how instructions are written"
+        )
+
+    def strategy(self, key: str, value: Any) -> None:
+        if value is not None:
+            raise ConfigError(
+                "gepa_kwargs['reflection_strategy'] (a gepa ReflectionLM) is not supported by "
+                "gepakit.dspy.GEPA; pass reflection_lm= (a dspy.LM) or instruction_proposer="
+            )
+
+    def cost(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        name = next(
+            (n for n in ("max_cost_usd", "max_reflection_cost") if n in self.accepted), None
+        )
+        if name is None:
+            raise ConfigError(
+                "gepa_kwargs['max_reflection_cost'] is not supported by this version of "
+                "gepakit (no max_cost_usd option yet)"
+            )
+        self.out.options[name] = value
+
+    def frontier(self, key: str, value: Any) -> None:
+        self.pass_unless_default(key, "frontier_type", value, "instance")
+
+    def val_policy(self, key: str, value: Any) -> None:
+        policy = "full" if value is None or value == "full_eval" else value
+        self.pass_unless_default(key, "val_evaluation_policy", policy, "full")
+
+    def sampler(self, key: str, value: Any) -> None:
+        sampler = "epoch" if value == "epoch_shuffled" else value
+        self.pass_unless_default(key, "batch_sampler", sampler, "epoch")
+
+    def overlap(self, key: str, value: Any) -> None:
+        if key in self.accepted:
+            self.out.options[key] = value
+        elif value != 5:
+            log.warning(
+                "gepa_kwargs['merge_val_overlap_floor'] is ignored: gepakit evaluates every "
+                "candidate on the whole valset, so merge parents always share every val id"
+            )
+
+    def acceptance(self, key: str, value: Any) -> None:
+        self.out.options["acceptance"] = _acceptance(value)
+
+    def proposal_strategy(self, key: str, value: Any) -> None:
+        if value is not None:
+            log.warning(
+                "gepa_kwargs[%r] is ignored: gepakit runs several proposals at once with "
+                "max_concurrent_proposals= and adds every improving one to the pool",
+                key,
+            )
+
+    def stoppers(self, key: str, value: Any) -> None:
+        if value is not None:
+            many = isinstance(value, Sequence) and not isinstance(value, str)
+            self.out.gepa_stoppers.extend(list(value) if many else [value])
+
+    def mlflow(self, key: str, value: Any) -> None:  # listed under gepa_kwargs in dspy's docs
+        self.out.options["use_mlflow"] = bool(value)
+
+    def tracking(self, key: str, value: Any) -> None:
+        if key in self.accepted:
+            self.out.options[key] = value
+        elif value not in (False, ""):
+            raise ConfigError(
+                f"gepa_kwargs[{key!r}] is not supported by this version of gepakit's tracking"
+            )
+
+    def lm_kwargs(self, key: str, value: Any) -> None:
+        self.out.reflection_lm_kwargs = dict(value or {})
+
+    def progress(self, key: str, value: Any) -> None:
+        self.out.options["progress"] = bool(value)
+
+    def cache(self, key: str, value: Any) -> None:
+        if value:
+            return  # gepakit always reuses the rollouts of a run
+        if "reuse_evaluations" in self.accepted:
+            self.out.options["reuse_evaluations"] = False
+        else:
+            log.warning(
+                "gepa_kwargs['cache_evaluation']=False is ignored: gepakit reuses the rollouts "
+                "of a run (each is one metric call, never paid twice)"
+            )
+
+    def callbacks(self, key: str, value: Any) -> None:
+        for cb in value or ():
+            target = self.out.sinks if isinstance(cb, EventSink) else self.out.gepa_callbacks
+            target.append(cb)
+
+
+Handler = Callable[[_Translator, str, Any], None]
+
+HANDLERS: dict[str, Handler] = {
+    "reflection_prompt_template": _Translator.template,
+    "reflection_strategy": _Translator.strategy,
+    "max_reflection_cost": _Translator.cost,
+    "frontier_type": _Translator.frontier,
+    "val_evaluation_policy": _Translator.val_policy,
+    "batch_sampler": _Translator.sampler,
+    "merge_val_overlap_floor": _Translator.overlap,
+    "acceptance_criterion": _Translator.acceptance,
+    "sampling_strategy": _Translator.proposal_strategy,
+    "selection_strategy": _Translator.proposal_strategy,
+    "stop_callbacks": _Translator.stoppers,
+    "use_mlflow": _Translator.mlflow,
+    "mlflow_tracking_uri": lambda t, k, v: t.same_name(k, v),
+    "mlflow_experiment_name": lambda t, k, v: t.same_name(k, v),
+    "wandb_attach_existing": _Translator.tracking,
+    "mlflow_attach_existing": _Translator.tracking,
+    "tracking_key_prefix": _Translator.tracking,
+    "reflection_lm_kwargs": _Translator.lm_kwargs,
+    "display_progress_bar": _Translator.progress,
+    "cache_evaluation": _Translator.cache,
+    "callbacks": _Translator.callbacks,
+}
+"""gepa_kwargs key -> how gepakit honours it (the keys dspy.GEPA documents, and the rest
+of gepa.optimize's that GEPA does not set itself)."""
 
 
 def _acceptance(value: Any) -> Any:
