@@ -29,8 +29,10 @@ optimizer sees. The seed prompt's test score is measured once per task.
 Usage (from the repository root; gepa comes with the dspy extra)::
 
     python benchmarks/quality_tasks.py --quick                       # smoke run, ~5 min
-    flock /work/coord/heavy.lock python benchmarks/quality_tasks.py \\
+    python benchmarks/quality_tasks.py --lock /work/coord/heavy.lock \\
         --tasks sentiment,restaurant_json,object_counting --seeds 0,1 --budget 120
+
+``--summarize FILE...`` prints the table of earlier results files (their runs pooled).
 
 Prints one table row per task and optimizer: seed and best test score (mean ± SE over
 seeds), metric calls used, accepted / rejected proposals, reflection calls and wall time
@@ -41,6 +43,7 @@ seeds), metric calls used, accepted / rejected proposals, reflection calls and w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import math
@@ -49,7 +52,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -593,6 +596,22 @@ def run_gepa(
     return record
 
 
+@contextlib.contextmanager
+def _locked(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on `path` (no-op for None)."""
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @dataclass
 class Bench:
     """Runs tasks x optimizers x seeds and scores each best prompt on the test split."""
@@ -602,6 +621,8 @@ class Bench:
     timeout: float | None = None
     test_limit: int | None = None
     out: Path | None = None
+    lock: Path | None = None
+    """A lock file taken (``flock``) around each run, so other heavy jobs can run between."""
     echo: Callable[[str], None] = print
     records: list[RunRecord] = field(default_factory=list[RunRecord])
     _test_cache: dict[tuple[str, str], float] = field(default_factory=dict[tuple[str, str], float])
@@ -680,7 +701,8 @@ class Bench:
         for seed in seeds:  # seed-major, so an interrupted run has every optimizer per seed
             for name in tasks:
                 for optimizer in optimizers:
-                    self.run_one(TASKS[name], optimizer, seed, budget)
+                    with _locked(self.lock):
+                        self.run_one(TASKS[name], optimizer, seed, budget)
         return self.records
 
     def save(self) -> None:
@@ -768,6 +790,15 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def load_records(paths: Sequence[Path]) -> list[RunRecord]:
+    """The runs of results files written by `Bench.save`, in file order."""
+    records: list[RunRecord] = []
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        records += [RunRecord(**run) for run in data["runs"]]
+    return records
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -785,9 +816,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reflection-model", default=REFLECTION_MODEL)
     parser.add_argument("--out", type=Path, default=None, help="results JSON path")
     parser.add_argument(
+        "--lock", type=Path, default=None, help="flock this file around each run (shared CPUs)"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: seed 0, budget 50, 10 test examples"
     )
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="print the table of earlier results files (runs pooled) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(format_table(summarize(load_records(args.summarize))))
+        return 0
     tasks, optimizers = _csv(args.tasks), _csv(args.optimizers)
     for name in tasks:
         if name not in TASKS:
@@ -812,6 +856,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout=timeout,
         test_limit=test_limit,
         out=out,
+        lock=args.lock,
     )
     print(
         f"quality_tasks: tasks {tasks}, optimizers {optimizers}, seeds {seeds}, budget "

@@ -178,6 +178,19 @@ def test_summary_means_and_standard_errors() -> None:
     assert "0.600 ± 0.100" in table
 
 
+def test_summarize_pools_saved_results_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i, test in enumerate([0.25, 0.75]):
+        bench = qt.Bench(out=tmp_path / f"r{i}.json", echo=lambda _s: None)
+        bench.records.append(qt.RunRecord("sentiment", "gepa", i, 100, test=test))
+        bench.save()
+    assert qt.main(["--summarize", str(tmp_path / "r0.json"), str(tmp_path / "r1.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| sentiment | gepa | 2 |" in out
+    assert "0.500 ± 0.250" in out
+
+
 def test_cli_rejects_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         qt.main(["--tasks", "nope"])
