@@ -382,3 +382,34 @@ def test_the_gepa_front_door_validates_shared_options_under_gepa_names(
     }  # fmt: skip
     with pytest.raises(ConfigError, match=name):
         gepa_optimize(**{**args, name: value})
+
+
+def _gepa_names() -> list[str]:
+    from gepakit.gepa import optimize as gepa_optimize
+
+    return sorted(inspect.signature(gepa_optimize).parameters)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(_gepa_names()), value=JUNK)
+def test_fuzz_the_gepa_front_door_raises_only_gepakit_errors_before_any_call(
+    name: str, value: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from gepakit.gepa import optimize as gepa_optimize
+
+    if name in ("use_mlflow", "use_wandb", "logger") or (name, value) == ("task_lm", "local"):
+        return  # valid values would start a tracker run, or a local model
+    args: dict[str, Any] = {
+        "seed_candidate": {"p": "x"}, "trainset": DATA, "valset": DATA,
+        "adapter": _UncalledAdapter(), "reflection_lm": lambda prompt: "never",
+        "max_metric_calls": 20,
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gepakit.api, "Driver", _NoDriver)
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        try:
+            gepa_optimize(**{**args, name: value})
+        except _Reached:
+            pass
+        except (ConfigError, TypeError, StoreError, Warning):
+            pass  # a clear error before any call (the adapter fails the test if called)

@@ -244,6 +244,14 @@ class AdapterProposer:
 
 def check_template(template: str | Mapping[str, str], components: Sequence[str]) -> None:
     """Raise ConfigError when a gepa reflection template lacks its placeholders."""
+    given: Any = template  # a user value: check it is what the annotation says
+    if not isinstance(given, (str, Mapping)) or (
+        isinstance(given, Mapping) and not all(isinstance(t, str) for t in given.values())  # pyright: ignore[reportUnknownVariableType]
+    ):
+        raise ConfigError(
+            "reflection_prompt_template must be a template string or a dict of component "
+            f"name -> template, got {type(given).__name__}"
+        )
     items = [("", template)] if isinstance(template, str) else list(template.items())
     for name, text in items:
         if name and name not in components:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -431,6 +431,20 @@ SHARED_OPTIONS = (
 `progress`): validated up front by `gepakit.options`, with gepa's names in the errors."""
 
 
+def _check_shapes(reflection_lm_kwargs: Any, callbacks: Any) -> None:
+    if reflection_lm_kwargs is not None and not isinstance(reflection_lm_kwargs, Mapping):
+        raise ConfigError(
+            "reflection_lm_kwargs must be a dict of sampling params or None, "
+            f"got {type(reflection_lm_kwargs).__name__}"
+        )
+    if callbacks is not None and (
+        isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable)
+    ):
+        raise ConfigError(
+            f"callbacks must be a list of GEPACallback objects, got {type(callbacks).__name__}"
+        )
+
+
 def optimize(
     seed_candidate: dict[str, str],
     trainset: Any,
@@ -530,6 +544,7 @@ def optimize(
         renames={"display_progress_bar": "progress"},
         caller="gepakit.gepa.optimize",
     )
+    _check_shapes(reflection_lm_kwargs, callbacks)
     if run_dir is not None:
         check_not_gepa_run(run_dir)
     active = _active_adapter(adapter, task_lm, evaluator)
