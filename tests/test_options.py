@@ -16,6 +16,7 @@ import gepakit.api
 from gepakit import ConfigError, optimize
 from gepakit.engine.prompts import DEFAULT_TEMPLATE, EXTEND_TEMPLATE
 from gepakit.engine.reflection import ReflectionRequest, ReflectiveProposer
+from gepakit.engine.state import SearchConfig
 from gepakit.errors import StoreError
 from gepakit.options import (
     ACCEPTANCES,
@@ -33,8 +34,9 @@ from gepakit.options import (
     resolve_seed,
     strategy_name,
 )
-from gepakit.store.spec import describe
+from gepakit.store.spec import COMPARED_SEARCH_KEYS, describe, run_spec
 from gepakit.testing import ScriptedLM, ToyTask
+from gepakit.types import Candidate
 
 
 class CountingEvaluator:
@@ -413,3 +415,30 @@ def test_fuzz_the_gepa_front_door_raises_only_gepakit_errors_before_any_call(
             pass
         except (ConfigError, TypeError, StoreError, Warning):
             pass  # a clear error before any call (the adapter fails the test if called)
+
+
+# Options of the search and reflection groups that may change when a run is resumed
+# (they do not shape which rollouts are replayed). A new search or reflection option is
+# either compared on resume (give its row a spec_key and store it in store/spec.py's
+# run_spec) or listed here.
+MAY_CHANGE_ON_RESUME = {"reflection_lm", "instruction_proposer", "reflection_prompt_template"}
+
+
+def test_every_search_option_is_compared_on_resume_or_said_not_to_be() -> None:
+    for option in OPTIONS.values():
+        if option.group in ("search", "reflection") and option.spec_key is None:
+            assert option.name in MAY_CHANGE_ON_RESUME, (
+                f"{option.name}: give its row a spec_key (compared on resume) or add it to "
+                "MAY_CHANGE_ON_RESUME"
+            )
+
+
+def test_the_run_spec_stores_every_compared_option() -> None:
+    task = ToyTask()
+    examples = gepakit.api.make_examples(task.trainset, "trainset")
+    spec = run_spec(
+        Candidate(components=task.seed_candidate), examples, examples, SearchConfig(),
+        failure_score=0.0, evaluator_id="e", max_metric_calls=10,
+    )  # fmt: skip
+    assert set(spec["search"]) == set(COMPARED_SEARCH_KEYS)
+    assert len(COMPARED_SEARCH_KEYS) == len(set(COMPARED_SEARCH_KEYS))

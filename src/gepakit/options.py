@@ -360,6 +360,9 @@ class Option:
     """Settable in a TOML run config (a value TOML can write: no callables or objects)."""
     hint: str = ""
     """Appended to the error message, e.g. how to get what the user likely meant."""
+    spec_key: str | None = None
+    """Its key in the run spec's "search" section (`gepakit.store.spec`): it shapes the
+    search, so a resume must give the same value. None: it may change on resume."""
 
     @property
     def kind(self) -> str:
@@ -461,6 +464,7 @@ _ROWS = (
         3,
         integer(1),
         "Train examples per reflection step.",
+        spec_key="minibatch_size",
     ),
     _o(
         "candidate_selection_strategy",
@@ -473,6 +477,7 @@ _ROWS = (
             call=("fn(candidates, aggregate_scores, rng) -> index", 3),
         ),
         "How the parent of a proposal is chosen.",
+        spec_key="candidate_selector",
     ),
     _o(
         "component_selector",
@@ -485,6 +490,7 @@ _ROWS = (
             call=("fn(candidate, rollouts) -> names", 2),
         ),
         "Which components a proposal rewrites.",
+        spec_key="component_selector",
     ),
     _o(
         "skip_perfect_score",
@@ -492,14 +498,23 @@ _ROWS = (
         True,
         BOOL,
         "Skip reflection on a minibatch where every score is perfect_score.",
+        spec_key="skip_perfect_score",
     ),
-    _o("perfect_score", "search", 1.0, number(), "The best score an example can get."),
+    _o(
+        "perfect_score",
+        "search",
+        1.0,
+        number(),
+        "The best score an example can get.",
+        spec_key="perfect_score",
+    ),
     _o(
         "failure_score",
         "execution",
         0.0,
         number(),
         "Score of a rollout whose evaluator raised or returned NaN.",
+        spec_key="failure_score",
     ),
     _o(
         "raise_on_exception",
@@ -508,7 +523,14 @@ _ROWS = (
         BOOL,
         "Stop the run when the evaluator raises, instead of scoring failure_score.",
     ),
-    _o("use_merge", "search", True, BOOL, "Try merges of two lineages (no LM call)."),
+    _o(
+        "use_merge",
+        "search",
+        True,
+        BOOL,
+        "Try merges of two lineages (no LM call).",
+        spec_key="use_merge",
+    ),
     _o(
         "max_merge_invocations",
         "search",
@@ -516,6 +538,7 @@ _ROWS = (
         integer(0),
         "Most merges tried in a run.",
         hint=" (turn merge off with use_merge=False)",
+        spec_key="max_merge_invocations",
     ),
     _o(
         "merge_subsample_size",
@@ -523,6 +546,7 @@ _ROWS = (
         5,
         integer(1),
         "Val examples a merged candidate is first scored on.",
+        spec_key="merge_subsample_size",
     ),
     _o(
         "acceptance",
@@ -530,6 +554,7 @@ _ROWS = (
         "improvement",
         strategy(ACCEPTANCES, method="decide", allow_callable=False),
         "When a child beats its parent on the minibatch.",
+        spec_key="acceptance",
     ),
     _o(
         "track_best_outputs",
@@ -537,6 +562,7 @@ _ROWS = (
         False,
         BOOL,
         "Keep the outputs of the best candidates per val example.",
+        spec_key="track_best_outputs",
     ),
     _o(
         "reflection_prompt_template",
@@ -556,9 +582,17 @@ _ROWS = (
         0,
         _simple("an integer", _is_int, optional=True),
         "Seed of the optimizer's random choices; None draws one and records it in the run.",
+        spec_key="seed",
     ),
     _o("workers", "execution", 1, integer(1), "Rollouts running at once."),
-    _o("max_concurrent_proposals", "execution", 1, integer(1), "Proposals in flight at once."),
+    _o(
+        "max_concurrent_proposals",
+        "execution",
+        1,
+        integer(1),
+        "Proposals in flight at once.",
+        spec_key="max_concurrent_proposals",
+    ),
     _o(
         "executor",
         "execution",

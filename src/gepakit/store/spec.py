@@ -15,27 +15,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gepakit.engine.state import SearchConfig
-from gepakit.options import strategy_name
+from gepakit.options import OPTIONS, strategy_name
 from gepakit.types import Candidate, Example, content_hash, to_jsonable
 
 SPEC_VERSION = 1
 
-# Search settings that shape the trajectory; a resume must not change them.
-COMPARED_SEARCH_KEYS = (
-    "minibatch_size",
-    "perfect_score",
-    "skip_perfect_score",
-    "use_merge",
-    "max_merge_invocations",
-    "merge_subsample_size",
-    "max_concurrent_proposals",
-    "track_best_outputs",
-    "seed",
-    "candidate_selector",
-    "component_selector",
-    "acceptance",
-    "failure_score",
-)
+COMPARED_SEARCH_KEYS = tuple(o.spec_key for o in OPTIONS.values() if o.spec_key is not None)
+"""Search settings that shape the trajectory: a resume must not change them (the options
+with a `spec_key` in `gepakit.options.OPTIONS`)."""
 
 
 def qualified_name(obj: Any) -> str:
