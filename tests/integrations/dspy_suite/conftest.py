@@ -34,8 +34,10 @@ EXPECTED_FAILURES: dict[str, tuple[str, bool]] = {
         True,
     ),
     "test_multi_objective_frontier_results": (
-        "needs gepa_kwargs frontier_type='objective' (not in gepakit.optimize yet) and expects "
-        "candidate 1 to lead correctness, which dspy.GEPA 3.4.1 does not reach either",
+        "expects candidate 1 to lead correctness, a candidate written from the recorded "
+        "reflection replies (DictDummyLM asserts the exact recorded prompt, so no gepakit "
+        "proposal gets one); dspy.GEPA 3.4.1 does not reach candidate 1 either. Also needs "
+        "gepa_kwargs frontier_type='objective' in gepakit.optimize",
         False,
     ),
     "test_reflection_lm_gets_structured_images": (BUDGET, False),
