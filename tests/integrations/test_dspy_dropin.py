@@ -598,3 +598,20 @@ def test_every_gepa_optimize_keyword_has_an_answer() -> None:
     documented = set(re.findall(r"- (\w+)[:,]", section)) | set(re.findall(r", (\w+):", section))
     assert "use_cloudpickle" in documented and "tracking_key_prefix" in documented
     assert documented - set(HANDLERS) - set(NO_MEANING) == set()
+
+
+@pytest.mark.parametrize(
+    "gepa_kwargs",
+    [
+        {"callbacks": 5},
+        {"callbacks": "on_start"},
+        {"reflection_lm_kwargs": "temperature=1"},
+        {"stop_callbacks": [5]},
+        {"acceptance_criterion": "sometimes"},
+    ],
+)
+def test_bad_gepa_kwargs_values_are_config_errors(gepa_kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="gepa_kwargs"):
+        GEPA(
+            feedback_metric, max_metric_calls=10, reflection_lm=DummyLM([]), gepa_kwargs=gepa_kwargs
+        )

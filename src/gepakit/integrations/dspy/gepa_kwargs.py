@@ -176,9 +176,16 @@ class _Translator:
             )
 
     def stoppers(self, key: str, value: Any) -> None:
-        if value is not None:
-            many = isinstance(value, Sequence) and not isinstance(value, str)
-            self.out.gepa_stoppers.extend(list(value) if many else [value])
+        if value is None:
+            return
+        many = isinstance(value, Sequence) and not isinstance(value, str)
+        items = list(value) if many else [value]
+        if not all(callable(s) for s in items):
+            raise ConfigError(
+                "gepa_kwargs['stop_callbacks'] must be a gepa stopper (stopper(state) -> bool) "
+                f"or a list of them, got {value!r}"
+            )
+        self.out.gepa_stoppers.extend(items)
 
     def mlflow(self, key: str, value: Any) -> None:  # listed under gepa_kwargs in dspy's docs
         self.out.options["use_mlflow"] = bool(value)
@@ -192,6 +199,8 @@ class _Translator:
             )
 
     def lm_kwargs(self, key: str, value: Any) -> None:
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"gepa_kwargs['reflection_lm_kwargs'] must be a dict, got {value!r}")
         self.out.reflection_lm_kwargs = dict(value or {})
 
     def progress(self, key: str, value: Any) -> None:
@@ -209,6 +218,10 @@ class _Translator:
             )
 
     def callbacks(self, key: str, value: Any) -> None:
+        if value is not None and (
+            isinstance(value, (str, Mapping)) or not isinstance(value, Sequence)
+        ):
+            raise ConfigError(f"gepa_kwargs['callbacks'] must be a list, got {value!r}")
         for cb in value or ():
             target = self.out.sinks if isinstance(cb, EventSink) else self.out.gepa_callbacks
             target.append(cb)
