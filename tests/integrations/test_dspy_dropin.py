@@ -615,3 +615,14 @@ def test_bad_gepa_kwargs_values_are_config_errors(gepa_kwargs: dict[str, Any]) -
         GEPA(
             feedback_metric, max_metric_calls=10, reflection_lm=DummyLM([]), gepa_kwargs=gepa_kwargs
         )
+
+
+def test_no_valset_is_logged_not_a_python_warning(caplog: pytest.LogCaptureFixture) -> None:
+    import warnings
+
+    gepa = GEPA(feedback_metric, max_metric_calls=12, instruction_proposer=Recorder())
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, "gepakit.dspy"):
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", "the budget of .* leaves no room", UserWarning)
+        run(gepa, RuleLM(careful_rule))
+    assert "no valset given" in caplog.text
