@@ -5,7 +5,8 @@ Run: python benchmarks/reflection_prompt.py [--proposals 12] [--templates defaul
 For each template, draws the same `--proposals` minibatches of 3 training examples,
 runs the seed prompt on them with the 0.5B task model, asks the 1.5B reflection model
 (demo settings: temperature 0, `gepakit.demo.REFLECTION_PARAMS`) for a new prompt
-through `ReflectiveProposer` (so parsing and `gepakit.engine.tidy` apply), and scores
+through the template's profile (`default` and `prose`: the compact one, so parsing and
+`gepakit.engine.tidy` apply; `general`: the general profile), and scores
 every proposal on the 30 val examples. The table compares templates side by side:
 mean and best val accuracy of the proposals, how many reach 0.5, how many replies were
 rejected by the parser, and seconds per reflection. Needs the `local` extra; the
@@ -25,6 +26,8 @@ from collections.abc import Callable
 
 from gepakit.data import INTENT_LABELS, load_intent_dataset
 from gepakit.demo import REFLECTION_PARAMS, SEED_PROMPT, TASK_MAX_TOKENS, evaluate_prompt
+from gepakit.engine.profiles import make_proposer
+from gepakit.engine.profiles.compact import COMPACT_TEMPLATE
 from gepakit.engine.prompts import DEFAULT_TEMPLATE
 from gepakit.engine.reflection import (
     ReflectionRequest,
@@ -56,7 +59,7 @@ short general rule: "If the input ..., answer ...". Do not copy the examples. Wr
 sentences, not JSON and not Markdown headings. Use at most 150 words.
 
 Reply with the new instructions inside one ``` block and nothing else."""
-TEMPLATES = {"default": DEFAULT_TEMPLATE, "prose": PROSE_TEMPLATE}
+TEMPLATES = {"default": COMPACT_TEMPLATE, "prose": PROSE_TEMPLATE, "general": DEFAULT_TEMPLATE}
 
 
 def _reflect_once(
@@ -98,7 +101,8 @@ def run_template(
     val: list[dict[str, str]],
     verbose: bool,
 ) -> dict[str, object]:
-    proposer = ReflectiveProposer(prompt_fn, templates=template)
+    profile = "general" if template is DEFAULT_TEMPLATE else "compact"
+    proposer = make_proposer(profile, prompt_fn, templates=template)
     scores: list[float] = []
     rejected = 0
     seconds: list[float] = []

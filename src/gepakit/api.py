@@ -15,9 +15,11 @@ from typing import Any, cast
 from gepakit.budgets import resolve_budget
 from gepakit.engine.acceptance import Acceptance
 from gepakit.engine.budget import Budget
+from gepakit.engine.health import DEFAULT_MAX_ERROR_RATE
 from gepakit.engine.loop import Driver
+from gepakit.engine.profiles import ReflectionStyle, make_proposer, resolve_style
 from gepakit.engine.protocols import EventSink, Executor, MultiSink, RunStore
-from gepakit.engine.reflection import CallableProposer, Proposer, ReflectiveProposer
+from gepakit.engine.reflection import CallableProposer, Proposer
 from gepakit.engine.rollout import RolloutRunner
 from gepakit.engine.selection import (
     CallableComponents,
@@ -133,7 +135,14 @@ def _acceptance(value: Any) -> Acceptance:
 
 
 def _proposer(
-    reflection_lm: Any, instruction_proposer: Any, templates: Any, ledger: Any
+    reflection_lm: Any,
+    instruction_proposer: Any,
+    templates: Any,
+    ledger: Any,
+    *,
+    style: str = "auto",
+    lm_kwargs: Mapping[str, Any] | None = None,
+    max_text_chars: int | None = None,
 ) -> Proposer:
     if instruction_proposer is not None:
         if hasattr(instruction_proposer, "propose"):
@@ -146,11 +155,17 @@ def _proposer(
         )
     if reflection_lm is None:
         raise ConfigError("reflection_lm is required unless instruction_proposer= is given")
-    return ReflectiveProposer(_prompt_fn(reflection_lm, ledger), templates=templates)
+    profile = resolve_style(style, reflection_lm)
+    prompt_fn = _prompt_fn(reflection_lm, ledger, lm_kwargs or {})
+    return make_proposer(profile, prompt_fn, templates=templates, max_text_chars=max_text_chars)
 
 
-def _prompt_fn(reflection_lm: Any, ledger: Any) -> Callable[[str], str]:
-    """A `prompt -> reply` function from a callable, an LM object or a model string."""
+def _prompt_fn(reflection_lm: Any, ledger: Any, lm_kwargs: Mapping[str, Any]) -> Any:
+    """A `prompt -> reply` function from a callable, an LM object or a model string.
+
+    Sampling is the user's: the LM's own settings, with `lm_kwargs` on top of them for
+    every call; nothing is forced.
+    """
     if isinstance(reflection_lm, str) or hasattr(reflection_lm, "complete"):
         from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
@@ -158,12 +173,13 @@ def _prompt_fn(reflection_lm: Any, ledger: Any) -> Callable[[str], str]:
             lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
         except ConfigError as error:
             raise ConfigError(f"reflection_lm: {error}") from None
-        return as_prompt_fn(lm, temperature=0.0)
+        return as_prompt_fn(lm, **lm_kwargs)
     if _is_callable(reflection_lm):
         if ledger is not None:
             from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
-            return as_prompt_fn(resolve_lm(reflection_lm, role="reflection", ledger=ledger))
+            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
+            return as_prompt_fn(lm, **lm_kwargs)
         return reflection_lm
     raise ConfigError(
         f"reflection_lm must be a model name, an LM or a callable, "
@@ -267,6 +283,10 @@ def optimize(
     acceptance: AcceptanceName | Acceptance = "improvement",
     track_best_outputs: bool = False,
     reflection_prompt_template: str | Mapping[str, str] | None = None,
+    reflection_style: ReflectionStyle = "auto",
+    reflection_lm_kwargs: Mapping[str, Any] | None = None,
+    max_text_chars: int | None = None,
+    max_error_rate: float | None = DEFAULT_MAX_ERROR_RATE,
     seed: int | None = 0,
     workers: int = 1,
     max_concurrent_proposals: int = 1,
@@ -304,6 +324,19 @@ def optimize(
             ("local", "openai/gpt-4o-mini", ...). Required unless instruction_proposer.
         instruction_proposer: ``fn(candidate, reflective_dataset, components) -> dict``
             replacing the built-in reflection.
+        reflection_style: how the reflection LM is prompted and its reply handled:
+            "general" (for capable models: infer the task, write complete instructions,
+            no shape, no length cap), "compact" (tuned for small local models: a shape
+            to fill in, tidying, a second try), or "auto" (default): compact for the
+            embedded ``local/...`` models, general otherwise. See
+            `gepakit.engine.profiles`.
+        reflection_lm_kwargs: sampling params for every reflection call (temperature,
+            max_tokens, ...), on top of the LM's own settings; nothing else is forced.
+        max_text_chars: a length budget for proposed texts, stated in the prompt and
+            enforced (longer texts are rejected); None (default) sets none.
+        max_error_rate: stop with `EvaluatorError` when a larger share of one minibatch
+            or val evaluation fails (the evaluator raised or returned NaN); default 0.5;
+            None never stops (failures are scored `failure_score`, with a warning).
         max_metric_calls / auto / max_full_evals: the budget; give exactly one.
         seed: seed of the optimizer's random choices. None draws one, records it in the
             result (and the run_dir), and a resume of that run_dir reuses it.
@@ -367,6 +400,7 @@ def optimize(
         merge_subsample_size=merge_subsample_size,
         max_concurrent_proposals=max_concurrent_proposals,
         track_best_outputs=track_best_outputs,
+        max_error_rate=max_error_rate,
         seed=seed,
         candidate_selector=_candidate_selector(candidate_selection_strategy),
         component_selector=_component_selector(component_selector),
@@ -376,7 +410,15 @@ def optimize(
         ),
     )
     ledger = _new_ledger()
-    proposer = _proposer(reflection_lm, instruction_proposer, reflection_prompt_template, ledger)
+    proposer = _proposer(
+        reflection_lm,
+        instruction_proposer,
+        reflection_prompt_template,
+        ledger,
+        style=reflection_style,
+        lm_kwargs=reflection_lm_kwargs,
+        max_text_chars=max_text_chars,
+    )
     runner = RolloutRunner(
         evaluator, failure_score=failure_score, raise_on_exception=raise_on_exception
     )

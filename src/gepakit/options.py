@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from gepakit.engine.acceptance import Acceptance, ImprovementOrEqual, StrictImprovement
+from gepakit.engine.health import DEFAULT_MAX_ERROR_RATE
+from gepakit.engine.profiles import REFLECTION_STYLES
+from gepakit.engine.prompts import TEMPLATE_PLACEHOLDERS as _ENGINE_PLACEHOLDERS
 from gepakit.engine.selection import (
     AllComponents,
     CandidateSelector,
@@ -100,13 +103,7 @@ def strategy_name(obj: object) -> str | None:
     return None
 
 
-TEMPLATE_PLACEHOLDERS: set[str] = {
-    "component",
-    "current_text",
-    "examples",
-    "rejected",
-    "format_hints",
-}
+TEMPLATE_PLACEHOLDERS: set[str] = set(_ENGINE_PLACEHOLDERS)
 """The placeholders `ReflectiveProposer.build_prompt` fills in a reflection template.
 
 A template naming any other placeholder is refused up front. Code that teaches the
@@ -574,7 +571,42 @@ _ROWS = (
             "a template string, or a table of component name = template",
         ),
         "The reflection prompt; placeholders {component} {current_text} {examples} "
-        "{rejected} {format_hints}.",
+        "{rejected} {format_hints} {length_budget}.",
+    ),
+    _o(
+        "reflection_style",
+        "reflection",
+        "auto",
+        strategy(REFLECTION_STYLES, method=None, allow_callable=False),
+        "How reflection prompts and replies are handled: 'general' (capable models), "
+        "'compact' (small local models), 'auto': compact for local/... models.",
+    ),
+    _o(
+        "reflection_lm_kwargs",
+        "reflection",
+        None,
+        MAPPING,
+        "Sampling params of every reflection call (temperature, max_tokens, ...).",
+        toml=False,
+    ),
+    _o(
+        "max_text_chars",
+        "reflection",
+        None,
+        integer(1, optional=True),
+        "Length budget of proposed texts (stated in the prompt; longer texts are rejected).",
+    ),
+    _o(
+        "max_error_rate",
+        "run",
+        DEFAULT_MAX_ERROR_RATE,
+        _simple(
+            "a number from 0 to 1",
+            lambda v: _is_number(v) and 0 <= v <= 1,
+            optional=True,
+        ),
+        "Stop with an error when a larger share of a minibatch or val evaluation fails "
+        "(raises or NaN); None never stops.",
     ),
     _o(
         "seed",

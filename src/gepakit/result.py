@@ -38,6 +38,8 @@ class Result:
     stop_reason: str = ""
     seed: int = 0
     run_dir: str | None = None
+    evaluator_errors: int = 0
+    """Rollouts whose evaluator raised or returned NaN (scored as failures)."""
 
     @property
     def best_idx(self) -> int:
@@ -123,6 +125,7 @@ class Result:
             "stop_reason": self.stop_reason,
             "seed": self.seed,
             "run_dir": self.run_dir,
+            "evaluator_errors": self.evaluator_errors,
             "best_idx": self.best_idx,
             "best_score": self.best_score,
         }
@@ -158,6 +161,7 @@ class Result:
             stop_reason=d.get("stop_reason", ""),
             seed=int(d.get("seed", 0)),
             run_dir=d.get("run_dir"),
+            evaluator_errors=int(d.get("evaluator_errors", 0)),
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -219,4 +223,5 @@ def result_from_state(
         stop_reason=stop_reason or state.stop_reason or "",
         seed=state.config.seed,
         run_dir=run_dir,
+        evaluator_errors=state.evaluator_errors,
     )

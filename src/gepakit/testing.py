@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gepakit.engine.prompts import REJECTED_HEADER, SECOND_TRY_MARK
+from gepakit.engine.profiles.compact import SECOND_TRY_MARK
+from gepakit.engine.prompts import REJECTED_HEADER
 from gepakit.errors import LMError
 from gepakit.lm.base import Completion, Message
 from gepakit.types import Score
@@ -144,7 +145,8 @@ _FEEDBACK = re.compile(r"^Feedback: (.*)$", re.MULTILINE)
 def parse_reflection_prompt(prompt: str) -> ReflectionPrompt:
     """Read the component, current text, feedback lines and rejected texts of a prompt.
 
-    Works on prompts built from the default template (`gepakit.engine.prompts`).
+    Works on prompts built from the built-in templates (the general one,
+    `gepakit.engine.prompts.DEFAULT_TEMPLATE`, and the compact one).
 
     Raises:
         ValueError: the prompt does not look like the default template.
@@ -156,8 +158,8 @@ def parse_reflection_prompt(prompt: str) -> ReflectionPrompt:
     rejected: tuple[str, ...] = ()
     if REJECTED_HEADER.strip() in prompt:
         block = prompt.split(REJECTED_HEADER.strip(), 1)[1]
-        lines = [ln for ln in block.splitlines() if ln.startswith("- ")]
-        rejected = tuple(ln[2:] for ln in lines)
+        lines = block.lstrip("\n").split("\n\n", 1)[0].splitlines()
+        rejected = tuple(ln[2:] for ln in lines if ln.startswith("- "))
     return ReflectionPrompt(
         prompt=prompt,
         component=component.group(1),
@@ -172,7 +174,8 @@ def scripted_reflection(fn: Callable[[ReflectionPrompt], str | None]) -> Callabl
 
     The reply is the new text in a fenced block; when `fn` returns None the reply
     repeats the current text (which gepakit rejects as unchanged). A second-try prompt
-    (`gepakit.engine.prompts.EXTEND_TEMPLATE`) gets an empty reply.
+    of the compact profile (`gepakit.engine.profiles.compact.EXTEND_TEMPLATE`) gets an
+    empty reply.
     """
 
     def reflect(prompt: str) -> str:

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from gepakit.engine.health import ErrorWatch
 from gepakit.engine.lazy import resolve_lazy_feedback
 from gepakit.engine.protocols import EventSink, Executor, RolloutKey, RunStore
 from gepakit.engine.reflection import Proposer, ProposerReply
@@ -127,6 +128,7 @@ class Driver:
         self.limits: deque[tuple[int, int]] = deque()  # (deliveries before it, limit)
         self.n_limits = 0
         self.replay_only = False
+        self.errors = ErrorWatch(state.config.max_error_rate, state.seed_candidate.id)
 
     # -- public --------------------------------------------------------------
 
@@ -301,6 +303,11 @@ class Driver:
             self._claim(jr, req)
 
     def _deliver(self, jr: _JobRun, result: Any, *, live: bool) -> None:
+        req = jr.pending
+        if isinstance(req, Evaluate) and isinstance(result, list):
+            what = "a minibatch" if req.split == "train" else "a val evaluation"
+            self.errors.observe(result, f"{what} of candidate {req.candidate.id[:12]}")
+            self.state.evaluator_errors = self.errors.count
         if live:
             self.store.put_delivery(self.seq, jr.id, jr.step)
         self.seq += 1

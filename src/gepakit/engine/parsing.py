@@ -1,4 +1,9 @@
-"""Parse a reflection LM's reply into the new component text, or a reason to reject it."""
+"""Parse a reflection LM's reply into the new component text, or a reason to reject it.
+
+Every pattern here runs in linear time: a reply is LM output of any size and shape
+(31 KB of blank lines once cost half a minute of CPU with ``^\\s*`` under MULTILINE),
+and replies longer than `MAX_REPLY_CHARS` are rejected before any parsing.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-_THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
-_OPEN_THINK = re.compile(r"^.*?</(think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
-_FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
+MAX_REPLY_CHARS = 200_000
+"""Longer replies are rejected unparsed (no instruction text needs that much)."""
+
+_REASONING_TAGS = ("think", "thinking", "reasoning")
+_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
+_FENCE_LINE = re.compile(r"^[ \t]*```")
 _HEADING_ONLY = re.compile(
     r"^\s*(#+.*|[^\n]{0,60}:|\**\s*(new|improved|updated|revised|final)?\s*"
     r"(system )?(instructions?|prompt|text)\s*\**)\s*$",
@@ -19,10 +27,17 @@ _PREAMBLE = re.compile(
     r"^(here (is|are)|sure|certainly|okay|ok|below is|the (new|improved|updated))\b[^\n]*:\s*\n",
     re.IGNORECASE,
 )
-_CODE_MARKERS = re.compile(r"^\s*(def |class |import |from \S+ import |#include|function\s)", re.M)
+# [ \t]* (not \s*): under MULTILINE, \s* would run across every following blank line
+# from every line start, which is quadratic in the number of blank lines.
+_CODE_MARKERS = re.compile(
+    r"^[ \t]*(def |class |import |from \S+ import |#include|function\s)", re.MULTILINE
+)
 
 
 IDENTICAL = "proposed text is identical to the current text"
+TRUNCATED = "the reply was cut off (finish_reason 'length') before the text was complete"
+CUT_IN_REASONING = "the reply ended inside a <think> block (cut off before any text)"
+EMPTY_FENCE = "the reply's fenced block is empty"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +48,46 @@ class ParsedReply:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A piece of a reply that may hold the new text; `closed` when its fence was closed."""
+
+    text: str
+    fenced: bool
+    closed: bool
+
+
+def _strip_reasoning(reply: str) -> tuple[str, bool]:
+    """`reply` without reasoning blocks, and whether it ended inside an open one.
+
+    Closed ``<think>...</think>`` blocks are removed; so is everything before a
+    closing tag that has no opening one (chat templates that put ``<think>`` in the
+    prompt). An opening tag that is never closed drops the rest of the reply.
+    One pass over the tags: linear in the reply's length.
+    """
+    out: list[str] = []
+    pos = 0
+    open_at: int | None = None
+    for match in _TAG.finditer(reply):
+        closing = match.group(1) == "/"
+        if open_at is None and not closing:
+            out.append(reply[pos : match.start()])
+            open_at = match.end()
+        elif open_at is not None and closing:
+            open_at = None
+            pos = match.end()
+        elif open_at is None and closing:  # closes a block opened before the reply began
+            out = []
+            pos = match.end()
+    if open_at is not None:
+        return "".join(out).strip(), True
+    out.append(reply[pos:])
+    return "".join(out).strip(), False
+
+
 def strip_reasoning(reply: str) -> str:
     """Remove <think>...</think> style reasoning, including an unclosed leading block."""
-    cleaned = _THINK.sub("", reply)
-    if re.search(r"</(think|thinking|reasoning)>", cleaned, re.IGNORECASE):
-        cleaned = _OPEN_THINK.sub("", cleaned, count=1)
-    return cleaned.strip()
+    return _strip_reasoning(reply)[0]
 
 
 def _is_heading_only(block: str) -> bool:
@@ -59,45 +108,115 @@ def _repetition_loop(text: str) -> bool:
     return most * 4 > len(words) * 0.5
 
 
+def fenced_blocks(reply: str) -> tuple[list[Block], list[str]]:
+    """The ``` blocks of `reply` in order, and the pieces of text outside them.
+
+    A ``` opens a block (the rest of its line is an info string such as ``text``)
+    and the next ``` closes it; an unclosed block runs to the end of the reply.
+    Works line by line, so it is linear in the reply's length.
+    """
+    blocks: list[Block] = []
+    outside: list[str] = []
+    current: list[str] | None = None
+    loose: list[str] = []
+    for line in reply.splitlines():
+        head, marker, rest = line.partition("```")
+        if not marker:
+            (loose if current is None else current).append(line)
+        elif current is not None:  # closes the block; text before the fence belongs to it
+            current.append(head)
+            blocks.append(Block("\n".join(current).strip(), fenced=True, closed=True))
+            current = None
+            loose = [rest.strip("`")]
+        else:
+            loose.append(head)
+            outside.append("\n".join(loose).strip())
+            loose = []
+            inline, closing, after = rest.partition("```")
+            if closing:  # ```text``` on one line
+                blocks.append(Block(inline.strip(), fenced=True, closed=True))
+                loose = [after]
+            else:
+                current = []
+    if current is not None:
+        blocks.append(Block("\n".join(current).strip(), fenced=True, closed=False))
+    outside.append("\n".join(loose).strip())
+    return blocks, [piece for piece in outside if piece]
+
+
 def candidate_blocks(reply: str) -> list[str]:
     """Fenced blocks in order, or the whole reply when there is no fence."""
-    blocks = [b.strip() for b in _FENCE.findall(reply)]
-    return [b for b in blocks if b] or [reply.strip()]
+    blocks = [b.text for b in fenced_blocks(reply)[0] if b.text]
+    return blocks or [reply.strip()]
 
 
-def parse_reply(reply: str, current_text: str, *, allow_code: bool = False) -> ParsedReply:
+def parse_reply(
+    reply: str,
+    current_text: str,
+    *,
+    allow_code: bool = False,
+    finish_reason: str | None = None,
+) -> ParsedReply:
     """Extract the proposed text from `reply`.
 
     Picks the most substantive fenced block (skipping heading-only blocks such as
-    ``# New instruction``; if the fence holds only a heading, takes the text after the
-    fence). Without fences the whole reply is used, minus a chatty preamble. Rejects,
-    with a recorded reason, empty text, text equal to `current_text`, repetition
-    loops, and (unless `allow_code`) replies that are source code or a JSON object
-    (small models sometimes answer with a JSON "spec" instead of instructions).
-    When one fenced block repeats the current text, another block is preferred.
+    ``# New instruction``; if the fences hold only a heading, takes the text after
+    them). Without fences the whole reply is used, minus a chatty preamble and
+    ``<think>`` reasoning. Rejects, with a recorded reason: a reply over
+    `MAX_REPLY_CHARS`; empty text or an empty fenced block; a reply cut off inside
+    its reasoning; a reply cut off by the token limit (`finish_reason` ``"length"``)
+    unless the text came from a fenced block that was closed before the cut; text
+    equal to `current_text`; repetition loops; and (unless `allow_code`) source code
+    or a JSON object. When one fenced block repeats the current text, another block
+    is preferred.
     """
     if not reply or not reply.strip():
         return ParsedReply(None, "empty reply")
-    cleaned = strip_reasoning(reply)
+    if len(reply) > MAX_REPLY_CHARS:
+        return ParsedReply(None, f"reply too long ({len(reply)} characters > {MAX_REPLY_CHARS})")
+    cleaned, cut_in_reasoning = _strip_reasoning(reply)
     if not cleaned:
+        if cut_in_reasoning:
+            return ParsedReply(None, CUT_IN_REASONING)
         return ParsedReply(None, "reply held only reasoning, no new text")
-    blocks = candidate_blocks(cleaned)
-    substantive = [b for b in blocks if not _is_heading_only(b)]
-    changed = [b for b in substantive if b.strip() != current_text.strip()]
+    truncated = finish_reason == "length" or cut_in_reasoning
+    picked = _pick(cleaned, current_text)
+    if isinstance(picked, ParsedReply):
+        return picked
+    text, complete = picked
+    if truncated and not complete:
+        return ParsedReply(None, TRUNCATED)
+    return _check(text, current_text, allow_code=allow_code)
+
+
+def _pick(cleaned: str, current_text: str) -> tuple[str, bool] | ParsedReply:
+    """The chosen text and whether it is known complete (a closed fence), or a rejection."""
+    blocks, outside = fenced_blocks(cleaned)
+    if blocks and not any(b.text for b in blocks) and not outside:
+        return ParsedReply(None, EMPTY_FENCE)
+    substantive = [b for b in blocks if b.text and not _is_heading_only(b.text)]
+    changed = [b for b in substantive if b.text != current_text.strip()]
     if changed:
         # A reply may quote the current text in one fence before the new one.
-        text = max(changed, key=len)
-    elif substantive:
-        text = max(substantive, key=len)
-    else:
-        # A fence holding only a heading: the real text usually follows the fence.
-        tail = cleaned.rsplit("```", 1)[-1].strip()
-        if not tail or _is_heading_only(tail):
+        best = max(changed, key=lambda b: len(b.text))
+        return best.text, best.closed
+    if substantive:
+        best = max(substantive, key=lambda b: len(b.text))
+        return best.text, best.closed
+    if blocks:
+        # Fences holding only a heading (or nothing): the text is usually outside them,
+        # most often after them.
+        texts = [piece for piece in outside if not _is_heading_only(piece)]
+        if not texts:
             return ParsedReply(None, "reply held only a heading, no instruction text")
-        text = tail
-    text = _PREAMBLE.sub("", text).strip()
-    # A reply without an opening fence may still end with a stray closing one.
-    text = re.sub(r"\n?```[^\n`]*\s*$", "", text).strip()
+        return _PREAMBLE.sub("", texts[-1]).strip(), False
+    text = _PREAMBLE.sub("", cleaned).strip()
+    if not text:
+        return ParsedReply(None, "empty text after removing the preamble")
+    return text, False
+
+
+def _check(text: str, current_text: str, *, allow_code: bool) -> ParsedReply:
     if not text:
         return ParsedReply(None, "empty text after removing the preamble")
     if text.strip() == current_text.strip():

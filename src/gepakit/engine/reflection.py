@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gepakit.engine.parsing import IDENTICAL, ParsedReply, parse_reply
-from gepakit.engine.prompts import (
-    DEFAULT_TEMPLATE,
-    EXTEND_TEMPLATE,
-    HINTS_HEADER,
-    REJECTED_HEADER,
-)
-from gepakit.engine.tidy import line_key, sentences, tidy_proposal
+from gepakit.engine.images import as_parts, as_text, extract_images
+from gepakit.engine.parsing import ParsedReply, parse_reply
+from gepakit.engine.prompts import DEFAULT_TEMPLATE, LENGTH_BUDGET, REJECTED_HEADER
 from gepakit.types import Rollout
 
 ReflectiveRecord = dict[str, Any]
@@ -118,6 +111,16 @@ class Proposer(Protocol):
     def propose(self, request: ReflectionRequest) -> ProposerReply: ...
 
 
+PromptFn = Callable[[Any], Any]
+"""Sends one reflection prompt and returns the reply.
+
+Called with the prompt text; returns the reply text, or an object with ``text`` (and
+``finish_reason``, e.g. a `gepakit.lm.Completion`) so that a reply cut off by the
+token limit can be told apart. A function with ``accepts_images = True`` is called
+with a list of OpenAI-style content parts instead when the examples hold images.
+"""
+
+
 def _render(value: Any, limit: int) -> str:
     if isinstance(value, str):
         text = value
@@ -129,128 +132,170 @@ def _render(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 15] + " ...[truncated]"
 
 
-def format_examples(records: Sequence[ReflectiveRecord], *, field_limit: int = 1500) -> str:
-    """Render reflective records as numbered plain-text blocks."""
+RECORD_FIELDS = ("Inputs", "Generated Outputs", "Feedback")
+
+
+def format_examples(
+    records: Sequence[ReflectiveRecord],
+    *,
+    field_limit: int = 1500,
+    images: list[str] | None = None,
+) -> str:
+    """Render reflective records as numbered plain-text blocks.
+
+    With `images`, image values (see `gepakit.engine.images`) become markers in the
+    text and their URLs are appended to `images`; without it they are rendered as
+    ``[image N: ...]`` placeholders.
+    """
+    found: list[str] = [] if images is None else images
     parts = []
     for i, rec in enumerate(records, 1):
         lines = [f"Example {i}"]
-        for key in ("Inputs", "Generated Outputs", "Feedback"):
-            lines.append(f"{key}: {_render(rec.get(key), field_limit)}")
-        extra = [k for k in rec if k not in ("Inputs", "Generated Outputs", "Feedback")]
-        lines.extend(f"{k}: {_render(rec[k], field_limit)}" for k in extra)
+        keys = [*RECORD_FIELDS, *(k for k in rec if k not in RECORD_FIELDS)]
+        for key in keys:
+            if key in RECORD_FIELDS or key in rec:
+                value = extract_images(rec.get(key), found)
+                lines.append(f"{key}: {_render(value, field_limit)}")
         parts.append("\n".join(lines))
-    return "\n\n".join(parts)
+    text = "\n\n".join(parts)
+    return as_text(text, found) if images is None else text
 
 
-def shared_feedback(records: Sequence[ReflectiveRecord]) -> tuple[str, ...]:
-    """Sentences of 4+ words that occur in the feedback of every record, in order.
-
-    Evaluators often repeat a requirement (the allowed answers, the reply format) in
-    every feedback; shown once, it reads as a requirement rather than noise. Needs at
-    least two records with string feedback, and every record must keep some feedback
-    of its own after the shared sentences are removed; otherwise returns ().
-    """
-    feedbacks = [rec.get("Feedback") for rec in records]
-    if len(feedbacks) < 2 or not all(isinstance(f, str) for f in feedbacks):
-        return ()
-    split = [sentences(f) for f in feedbacks if isinstance(f, str)]
-    common = {s for s in set(split[0]).intersection(*map(set, split[1:])) if len(s.split()) >= 4}
-    if not common or any(set(sentences) <= common for sentences in split):
-        return ()
-    return tuple(dict.fromkeys(s for s in split[0] if s in common))
+def reply_text(reply: Any) -> tuple[str, str | None]:
+    """The text and finish reason of a prompt function's reply (see `PromptFn`)."""
+    if isinstance(reply, str):
+        return str(reply), getattr(reply, "finish_reason", None)
+    text = getattr(reply, "text", None)
+    if isinstance(text, str):
+        reason = getattr(reply, "finish_reason", None)
+        return text, reason if isinstance(reason, str) else None
+    raise TypeError(
+        f"the reflection LM returned {type(reply).__name__}; return a str or an object "
+        "with .text (and .finish_reason)"
+    )
 
 
-def without_shared_feedback(
-    records: Sequence[ReflectiveRecord], shared: Sequence[str]
-) -> list[ReflectiveRecord]:
-    """Copies of `records` whose feedback leaves out the `shared` sentences."""
-    if not shared:
-        return list(records)
-    drop = set(shared)
-    out: list[ReflectiveRecord] = []
-    for rec in records:
-        feedback = rec.get("Feedback")
-        if isinstance(feedback, str):
-            kept = " ".join(s for s in sentences(feedback) if s not in drop)
-            rec = {**rec, "Feedback": kept}
-        out.append(rec)
-    return out
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One component's proposal: the prompt sent, the reply, the new text or a reason."""
 
-
-_RECORD_LINE = re.compile(
-    r"^[\s*#>-]*(generated outputs?|feedback)\**\s*:", re.IGNORECASE | re.MULTILINE
-)
-
-
-def copies_records(text: str) -> bool:
-    """True when `text` has "Generated Output(s):" or "Feedback:" lines.
-
-    Those are the field names `format_examples` shows the reflection LM; a small model
-    sometimes pastes the examples into the new instructions, which then teaches the
-    task model to echo them.
-    """
-    return _RECORD_LINE.search(text) is not None
+    prompt: str
+    reply: str
+    parsed: ParsedReply
 
 
 class ReflectiveProposer:
-    """The built-in proposer: one reflection prompt per component, reply parsed robustly.
+    """The general proposer: one reflection prompt per component, reply parsed robustly.
+
+    This is the "general" reflection profile, meant for capable reflection models: the
+    prompt (`gepakit.engine.prompts.DEFAULT_TEMPLATE`) asks for complete, self-contained
+    instructions and imposes no shape and no length; the reply is used as parsed (a
+    fenced block, reasoning removed), never rewritten. Sampling params are whatever
+    `prompt_fn` uses (the LM's own settings). The compact profile for small models is
+    `gepakit.engine.profiles.compact.CompactProposer`.
 
     Args:
-        prompt_fn: sends a prompt to the reflection LM and returns its reply text.
+        prompt_fn: sends a prompt to the reflection LM and returns its reply (see
+            `PromptFn`).
         templates: a template for every component, or a mapping component -> template
-            (missing components use the default). Placeholders: {component},
-            {current_text}, {examples}, {rejected}, {format_hints}.
+            (missing components use the default). Placeholders:
+            `gepakit.engine.prompts.TEMPLATE_PLACEHOLDERS`.
         max_rejected_shown: how many earlier rejected texts to list per component.
-        share_feedback: fill {format_hints} with the feedback sentences that every
-            example shares (see `shared_feedback`), shown once instead of per example.
-        extend_template: when a reply hands the current text back unchanged, ask once
-            more with this template for sentences to append (same placeholders);
-            None turns the second try off.
+        max_text_chars: a length budget for new texts: stated in the prompt's
+            {length_budget} and enforced (a longer text is rejected, not cut).
+        field_limit: characters shown of each input, output and feedback.
     """
+
+    default_template: str = DEFAULT_TEMPLATE
+    default_field_limit: int = 5000
 
     def __init__(
         self,
-        prompt_fn: Callable[[str], str],
+        prompt_fn: PromptFn,
         *,
         templates: str | Mapping[str, str] | None = None,
         max_rejected_shown: int = 3,
-        share_feedback: bool = True,
-        extend_template: str | None = EXTEND_TEMPLATE,
+        max_text_chars: int | None = None,
+        field_limit: int | None = None,
     ) -> None:
         self.prompt_fn = prompt_fn
-        self.extend_template = extend_template
         self.templates = templates
         self.max_rejected_shown = max_rejected_shown
-        self.share_feedback = share_feedback
+        self.max_text_chars = max_text_chars
+        self.field_limit = self.default_field_limit if field_limit is None else field_limit
 
     def template_for(self, component: str) -> str:
         if isinstance(self.templates, str):
             return self.templates
         if isinstance(self.templates, Mapping):
-            return self.templates.get(component, DEFAULT_TEMPLATE)
-        return DEFAULT_TEMPLATE
+            return self.templates.get(component, self.default_template)
+        return self.default_template
 
-    def build_prompt(
-        self, request: ReflectionRequest, component: str, template: str | None = None
-    ) -> str:
-        """The reflection prompt for `component`: `template` or its own template, filled."""
+    def prompt_values(
+        self, request: ReflectionRequest, component: str, template: str, images: list[str]
+    ) -> dict[str, str]:
+        """The values of a template's placeholders for `component`."""
         rejected = request.rejected.get(component, ())[-self.max_rejected_shown :]
         rejected_block = ""
         if rejected:
             shown = "\n".join(f"- {_render(t, 400)}" for t in rejected)
             rejected_block = REJECTED_HEADER + shown + "\n"
-        template = template if template is not None else self.template_for(component)
+        budget = ""
+        if self.max_text_chars is not None:
+            budget = LENGTH_BUDGET.format(max_text_chars=self.max_text_chars)
         records = request.reflective_dataset.get(component, [])
-        # A template without {format_hints} keeps the shared sentences in each example.
-        share = self.share_feedback and "{format_hints}" in template
-        shared = shared_feedback(records) if share else ()
-        hints = HINTS_HEADER + " ".join(shared) + "\n" if shared else ""
-        return template.format(
-            component=component,
-            current_text=request.candidate[component],
-            examples=format_examples(without_shared_feedback(records, shared)),
-            rejected=rejected_block,
-            format_hints=hints,
+        return {
+            "component": component,
+            "current_text": request.candidate[component],
+            "examples": format_examples(records, field_limit=self.field_limit, images=images),
+            "rejected": rejected_block,
+            "format_hints": "",
+            "length_budget": budget,
+        }
+
+    def render(
+        self, request: ReflectionRequest, component: str, template: str | None = None
+    ) -> tuple[str, list[str]]:
+        """The filled template (with image markers) and the image URLs it refers to."""
+        template = template if template is not None else self.template_for(component)
+        images: list[str] = []
+        values = self.prompt_values(request, component, template, images)
+        return template.format(**values), images
+
+    def build_prompt(
+        self, request: ReflectionRequest, component: str, template: str | None = None
+    ) -> str:
+        """The reflection prompt for `component` as text (images as placeholders)."""
+        text, images = self.render(request, component, template)
+        return as_text(text, images)
+
+    def ask(self, text: str, images: Sequence[str]) -> tuple[str, str | None]:
+        """Send a rendered prompt: as content parts when it has images and the LM takes
+        them, else as text. Returns the reply text and its finish reason."""
+        if images and getattr(self.prompt_fn, "accepts_images", False) is True:
+            return reply_text(self.prompt_fn(as_parts(text, images)))
+        return reply_text(self.prompt_fn(as_text(text, images)))
+
+    def attempt(
+        self, request: ReflectionRequest, component: str, template: str | None = None
+    ) -> Attempt:
+        """Build the prompt, ask the LM once and parse the reply."""
+        text, images = self.render(request, component, template)
+        reply, finish_reason = self.ask(text, images)
+        parsed = parse_reply(reply, request.candidate[component], finish_reason=finish_reason)
+        return Attempt(as_text(text, images), reply, parsed)
+
+    def propose_component(self, request: ReflectionRequest, component: str) -> Attempt:
+        """One component's proposal. Profiles override this."""
+        return self.attempt(request, component)
+
+    def within_budget(self, parsed: ParsedReply) -> ParsedReply:
+        """`parsed`, or a rejection when its text is longer than `max_text_chars`."""
+        limit = self.max_text_chars
+        if parsed.text is None or limit is None or len(parsed.text) <= limit:
+            return parsed
+        return ParsedReply(
+            None, f"the text has {len(parsed.text)} characters, over max_text_chars={limit}"
         )
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
@@ -259,87 +304,15 @@ class ReflectiveProposer:
         replies: dict[str, str] = {}
         reasons: dict[str, str] = {}
         for name in request.components:
-            prompt = self.build_prompt(request, name)
-            template = self.template_for(name)
-            prompts[name] = prompt
-            reply = self.prompt_fn(prompt)
-            parsed = _parse_and_tidy(reply, request.candidate[name], template)
-            current = request.candidate[name]
-            unchanged = parsed.reason == IDENTICAL
-            minor = parsed.text is not None and is_minor_edit(parsed.text, current)
-            # A reply may also hand back an older candidate's text (often the parent's
-            # parent): the engine would reject it as a duplicate.
-            repeat = parsed.text is not None and parsed.text in request.known.get(name, ())
-            if (unchanged or minor or repeat) and self.extend_template is not None:
-                # Deterministic small models often hand the current text back, as it is
-                # or with a word or two changed; asked only for rules to add, they write
-                # rules for the mistakes. Cheaper than a proposal step that goes nowhere.
-                base = parsed.text if parsed.text is not None and not repeat else current
-                first_prompt, first_reply = prompt, reply
-                prompt = self.build_prompt(request, name, self.extend_template)
-                reply = self.prompt_fn(prompt)
-                added = _parse_additions(reply, base, self.extend_template)
-                if added.text is not None:
-                    parsed = added
-                elif unchanged:
-                    parsed = ParsedReply(None, f"{IDENTICAL}; a second try added nothing")
-                else:  # keep the small edit of the first reply
-                    prompt, reply = first_prompt, first_reply
-                prompts[name] = prompt
-            replies[name] = reply
+            outcome = self.propose_component(request, name)
+            prompts[name] = outcome.prompt
+            replies[name] = outcome.reply
+            parsed = self.within_budget(outcome.parsed)
             if parsed.text is None:
                 reasons[name] = parsed.reason
-            elif copies_records(parsed.text) and not copies_records(request.candidate[name]):
-                reasons[name] = "the text copies the examples (output or feedback lines)"
             else:
                 texts[name] = parsed.text
         return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
-
-
-def _parse_and_tidy(reply: str, current_text: str, template: str) -> ParsedReply:
-    """`parse_reply`, then `tidy_proposal` against the template the reply answered."""
-    parsed = parse_reply(reply, current_text)
-    if parsed.text is None:
-        return parsed
-    text = tidy_proposal(parsed.text, template)
-    if not text:
-        return ParsedReply(None, "nothing left after removing echoes of the reflection prompt")
-    if text == current_text.strip():
-        return ParsedReply(None, IDENTICAL)
-    return ParsedReply(text)
-
-
-MINOR_EDIT_SIMILARITY = 0.95
-"""Word-sequence similarity (difflib ratio) above which a new text is a minor edit."""
-
-
-def is_minor_edit(text: str, current_text: str) -> bool:
-    """True when `text` is `current_text` with at most a few words changed.
-
-    Measured on the demo task: after a good prompt was found, most replies of the 1.5B
-    reflection model rewrote it with one or two words dropped, which never scored
-    better; those replies get the second try that asks for rules to add.
-    """
-    new, old = text.split(), current_text.split()
-    if not old or new == old:
-        return False
-    return difflib.SequenceMatcher(a=old, b=new, autojunk=False).ratio() >= MINOR_EDIT_SIMILARITY
-
-
-def _parse_additions(reply: str, current_text: str, template: str) -> ParsedReply:
-    """The current text with the new sentences of `reply` appended (see EXTEND_TEMPLATE)."""
-    parsed = parse_reply(reply, current_text)
-    if parsed.text is None:
-        return parsed
-    present = {line_key(line) for line in current_text.splitlines()}
-    added = [
-        line
-        for line in tidy_proposal(parsed.text, template).splitlines()
-        if line.strip() and line_key(line) not in present
-    ]
-    if not added:
-        return ParsedReply(None, IDENTICAL)
-    return ParsedReply(current_text.rstrip() + "\n" + "\n".join(added))
 
 
 class CallableProposer:

@@ -36,6 +36,8 @@ class SearchConfig:
     merge_val_overlap_floor: int = 5
     max_concurrent_proposals: int = 1
     track_best_outputs: bool = False
+    max_error_rate: float | None = None
+    """Stop when a larger share of one evaluation's rollouts fails (see `engine.health`)."""
     seed: int = 0
     candidate_selector: CandidateSelector = field(default_factory=ParetoSelector)
     component_selector: ComponentSelector = field(default_factory=RoundRobinComponents)
@@ -95,6 +97,7 @@ class EngineState:
         self.in_validation: dict[str, tuple[Candidate, int]] = {}
         self.speculated: set[str] = set()
         self.seed_error: str | None = None
+        self.evaluator_errors = 0  # distinct failed rollouts (see `engine.health`)
         self.best_idx = -1
         self.next_job_id = 0
         self.next_proposal_index = 0

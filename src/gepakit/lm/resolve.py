@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .base import LM, Completion, Message, user_message
+from .base import LM, Completion, Message
 from .cache import CachedLM
 from .function_lm import FunctionLM
 from .ratelimit import RateLimitedLM
@@ -168,18 +168,69 @@ def _is_local_spec(spec: object) -> bool:
     return isinstance(spec, str) and (spec == "local" or spec.startswith("local/"))
 
 
-def as_prompt_fn(lm: LM, **params: Any) -> Callable[[str], str]:
+class ReplyText(str):
+    """A reply's text (a `str`) that also carries the completion's ``finish_reason``.
+
+    Code that expects a plain string keeps working; the reflection engine reads
+    ``finish_reason`` to reject replies cut off by the token limit.
+    """
+
+    finish_reason: str | None
+
+    def __new__(cls, text: str, finish_reason: str | None = None) -> ReplyText:
+        self = super().__new__(cls, text)
+        self.finish_reason = finish_reason
+        return self
+
+
+def accepts_images(lm: object) -> bool:
+    """Whether `lm` takes image content parts: False for plain functions (`FunctionLM`)
+    and the embedded text-only local models, else an ``accepts_images`` attribute found
+    on `lm` or an LM it wraps (``.inner``), else True."""
+    seen = 0
+    while lm is not None and seen < 20:
+        declared = getattr(lm, "accepts_images", None)
+        if isinstance(declared, bool):
+            return declared
+        if isinstance(lm, FunctionLM) or type(lm).__module__.startswith("gepakit.local"):
+            return False
+        inner = getattr(lm, "inner", None)
+        if inner is None:
+            return True
+        lm, seen = inner, seen + 1
+    return True
+
+
+class PromptFn:
+    """``fn(prompt) -> ReplyText``: sends `prompt` as one user message to an LM.
+
+    `prompt` is a string, or a list of OpenAI-style content parts (text and
+    ``image_url`` parts) when ``accepts_images`` is True.
+    """
+
+    def __init__(self, lm: LM, params: Mapping[str, Any]) -> None:
+        self.lm = lm
+        self.params = dict(params)
+        self.accepts_images = accepts_images(lm)
+
+    def __repr__(self) -> str:
+        return f"PromptFn({self.lm!r}, params={self.params!r})"
+
+    def __call__(self, prompt: str | Sequence[Mapping[str, Any]]) -> ReplyText:
+        content: Any = prompt if isinstance(prompt, str) else [dict(p) for p in prompt]
+        completion = self.lm.complete([{"role": "user", "content": content}], **self.params)
+        return ReplyText(completion.text, completion.finish_reason)
+
+
+def as_prompt_fn(lm: LM, **params: Any) -> PromptFn:
     """A ``fn(prompt) -> str`` that sends `prompt` as one user message to `lm`.
 
     Args:
         lm: Any LM.
-        **params: Sampling params for every call.
+        **params: Sampling params for every call (on top of the LM's own defaults).
 
     Returns:
-        A function returning the completion text.
+        A function returning the completion text as a `ReplyText` (a `str` with the
+        completion's ``finish_reason``). It also accepts a list of content parts.
     """
-
-    def prompt_fn(prompt: str) -> str:
-        return lm.complete(user_message(prompt), **params).text
-
-    return prompt_fn
+    return PromptFn(lm, params)
