@@ -45,7 +45,10 @@ def test_calling_again_with_a_finished_run_dir_replays_it_without_any_call(
 
 
 def test_resume_with_a_larger_budget_continues_like_one_longer_run(tmp_path: Path) -> None:
-    run(tmp_path / "a", max_metric_calls=60)
+    # 50 calls end right after a full val evaluation; a session that ends on a partial
+    # one replays under its own limit (see the next test), unlike one longer run.
+    first = run(tmp_path / "a", max_metric_calls=50)
+    assert {len(s) for s in first.val_subscores} == {len(fake_task.VAL)}
     extended = run(tmp_path / "a", max_metric_calls=120)
     straight = run(tmp_path / "b", max_metric_calls=120)
     same(extended, straight)
