@@ -60,7 +60,7 @@ class Score:
     """What an evaluator returns for one example.
 
     Args:
-        score: higher is better; must be a finite number.
+        score: higher is better; a finite number, or a bool (True counts as 1.0).
         feedback: text telling the reflection LM what went right or wrong.
         output: the system's output, shown to the reflection LM and kept in results.
         trace: optional details; a mapping ``{component: {"inputs": ..., "outputs": ...}}``

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from typing import Any
+
 import pytest
 
-from gepakit.engine.parsing import parse_reply, strip_reasoning
+from gepakit.engine import parsing, tidy
+from gepakit.engine.parsing import (
+    CUT_IN_REASONING,
+    EMPTY_FENCE,
+    MAX_REPLY_CHARS,
+    TRUNCATED,
+    parse_reply,
+    strip_reasoning,
+)
+from gepakit.engine.profiles import compact
 
 CURRENT = "Classify the message."
 
@@ -107,3 +120,70 @@ def test_a_stray_closing_fence_is_dropped() -> None:
     assert (
         parse_reply(reply, "Classify.").text == "Classify the intent. Answer with one label only."
     )
+
+
+@pytest.mark.parametrize(
+    "reply", ["```\n```", "```", "```text\n\n```", "```\n   \n```\n", "``````"]
+)
+def test_an_empty_fenced_reply_is_rejected_not_adopted_as_a_fence(reply: str) -> None:
+    parsed = parse_reply(reply, CURRENT)
+    assert parsed.text is None and parsed.reason == EMPTY_FENCE
+
+
+def test_a_reply_cut_off_by_the_token_limit_is_rejected() -> None:
+    cut = 'Classify reviews. If the input is a longer, mixed review, answer with "'
+    assert parse_reply(cut, CURRENT, finish_reason="length").reason == TRUNCATED
+    assert parse_reply("```\n" + cut, CURRENT, finish_reason="length").reason == TRUNCATED
+    # A fenced block that was closed before the cut is complete: it is used.
+    done = "```\nAnswer with one label.\n```\nNow let me explain why this"
+    assert parse_reply(done, CURRENT, finish_reason="length").text == "Answer with one label."
+    assert parse_reply(cut, CURRENT, finish_reason="stop").text == cut
+
+
+def test_a_reply_cut_inside_its_reasoning_is_rejected() -> None:
+    assert parse_reply("<think>The current text is vague, so", CURRENT).reason == CUT_IN_REASONING
+    # Text before an unclosed block is kept only when complete (a closed fence).
+    reply = "```\nBe precise.\n```\n<think>hmm, maybe also"
+    assert parse_reply(reply, CURRENT).text == "Be precise."
+    assert parse_reply("Be precise.\n<think>hmm", CURRENT).reason == TRUNCATED
+    assert strip_reasoning("<think>a</think>x<think>b</think>y") == "xy"
+
+
+def test_fences_inside_lines_and_stray_closing_fences() -> None:
+    assert parse_reply("Be precise.\n```", CURRENT).text == "Be precise."
+    assert parse_reply("Here: ```\nBe precise.\n```", CURRENT).text == "Be precise."
+    assert parse_reply("```Be precise.```", CURRENT).text == "Be precise."
+
+
+def test_oversized_replies_are_rejected_unparsed() -> None:
+    parsed = parse_reply("x" * (MAX_REPLY_CHARS + 1), CURRENT)
+    assert parsed.text is None and "too long" in parsed.reason
+
+
+# Patterns that scan replies under MULTILINE must not let \s run across lines after ^:
+# from every line start it would consume all the following blank lines (quadratic).
+_UNBOUNDED_AT_LINE_START = re.compile(r"\^(\\s|\[[^\]]*\\s[^\]]*\])[*+]")
+
+
+@pytest.mark.parametrize("module", [parsing, compact, tidy])
+def test_multiline_patterns_do_bounded_work_per_line(module: Any) -> None:
+    patterns = [v for v in vars(module).values() if isinstance(v, re.Pattern)]
+    assert patterns
+    for pattern in patterns:
+        if pattern.flags & re.MULTILINE:
+            assert not _UNBOUNDED_AT_LINE_START.search(pattern.pattern), pattern.pattern
+
+
+def test_a_31_kb_reply_of_blank_lines_parses_through_the_compact_profile() -> None:
+    # Took ~15 s of CPU each in parse_reply and copies_records before (quadratic).
+    reply = "Be good.\n" + "\n" * 31_000 + "x"
+    done = threading.Event()
+
+    def work() -> None:
+        parse_reply(reply, CURRENT)
+        compact.copies_records(reply)
+        tidy.tidy_proposal(reply, compact.COMPACT_TEMPLATE)
+        done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    assert done.wait(timeout=5.0)  # milliseconds when linear; a generous bound

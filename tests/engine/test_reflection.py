@@ -15,6 +15,7 @@ from gepakit.engine.reflection import (
     default_feedback,
     format_examples,
 )
+from gepakit.lm import Completion, as_prompt_fn, resolve_lm
 from gepakit.testing import ScriptedLM, fenced, parse_reflection_prompt
 from gepakit.types import Rollout
 
@@ -107,3 +108,95 @@ def test_callable_proposer_checks_what_it_returns() -> None:
 
     with pytest.raises(TypeError, match="dict of component"):
         CallableProposer(not_a_dict).propose(request())
+
+
+class FakeImage:
+    """Stands for dspy.Image: an object with a `url` (a data URI here)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class PartsLM:
+    """A fake LM object that records the content of each call (string or parts)."""
+
+    model = "parts"
+
+    def __init__(self) -> None:
+        self.contents: list[Any] = []
+
+    def complete(self, messages: Any, **params: Any) -> Completion:
+        self.contents.append(messages[0]["content"])
+        return Completion(text=fenced("Look at the picture."), finish_reason="stop")
+
+    async def acomplete(self, messages: Any, **params: Any) -> Completion:
+        return self.complete(messages, **params)
+
+
+PNG = "data:image/png;base64,iVBORw0KGgo="
+
+
+def image_request() -> ReflectionRequest:
+    records = [
+        {
+            "Inputs": {"photo": FakeImage(PNG), "question": "What animal?"},
+            "Generated Outputs": "cat",
+            "Feedback": "Wrong: a dog.",
+        },
+        {
+            "Inputs": {"photos": [{"type": "image_url", "image_url": {"url": "https://x/y.jpg"}}]},
+            "Generated Outputs": "dog",
+            "Feedback": "Correct.",
+        },
+    ]
+    return request(reflective_dataset={"p": records})
+
+
+def test_images_reach_an_lm_that_accepts_them_as_image_parts() -> None:
+    lm = PartsLM()
+    reply = ReflectiveProposer(as_prompt_fn(lm)).propose(image_request())
+    assert dict(reply.texts) == {"p": "Look at the picture."}
+    content = lm.contents[0]
+    assert isinstance(content, list)
+    images = [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+    assert images == [PNG, "https://x/y.jpg"]
+    text = "".join(part["text"] for part in content if part["type"] == "text")
+    assert "[image 1]" in text and "What animal?" in text and "base64" not in text
+    # The stored prompt is text, with placeholders.
+    assert (
+        "[image 1: image/png" in reply.prompts["p"]
+        and "[image 2: https://x/y.jpg]" in (reply.prompts["p"])
+    )
+
+
+def test_images_become_text_placeholders_for_plain_functions() -> None:
+    seen: list[Any] = []
+
+    def plain(prompt: str) -> str:
+        seen.append(prompt)
+        return fenced("Look at the picture.")
+
+    ReflectiveProposer(plain).propose(image_request())
+    assert isinstance(seen[0], str) and "[image 1: image/png" in seen[0]
+    # A plain function wrapped as an LM (the usage ledger does this) gets text too.
+    wrapped = as_prompt_fn(resolve_lm(plain, role="reflection"))
+    assert wrapped.accepts_images is False
+    ReflectiveProposer(wrapped).propose(image_request())
+    assert isinstance(seen[1], str) and "[image 2: https://x/y.jpg]" in seen[1]
+
+
+def test_prompt_fn_replies_carry_the_finish_reason() -> None:
+    class CutLM(PartsLM):
+        def complete(self, messages: Any, **params: Any) -> Completion:
+            return Completion(text="Answer with one of: a, b, and", finish_reason="length")
+
+    fn = as_prompt_fn(CutLM())
+    reply = fn("hi")
+    assert reply == "Answer with one of: a, b, and" and reply.finish_reason == "length"
+    result = ReflectiveProposer(fn).propose(request())
+    assert not result.texts and "cut off" in result.reasons["p"]
+    # A plain callable may return a Completion-like object to say the same.
+    result = ReflectiveProposer(lambda p: Completion(text="Cut", finish_reason="length")).propose(
+        request()
+    )
+    assert not result.texts and "cut off" in result.reasons["p"]

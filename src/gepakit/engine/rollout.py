@@ -5,24 +5,54 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import numbers
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from gepakit.errors import EvaluatorError, InfrastructureError, is_infrastructure_failure
 from gepakit.types import Candidate, Example, Rollout, Score, Split
 
 
+def as_number(value: Any) -> float | None:
+    """`value` as a float when it is a number: bool (True is 1.0), int, float, any
+    `numbers.Real`, or a NumPy scalar (``numpy.bool_``, ``numpy.float32``); else None."""
+    if isinstance(value, (bool, int, float, numbers.Real)):
+        return float(value)
+    item = getattr(value, "item", None)
+    if type(value).__module__ == "numpy" and callable(item):
+        plain = item()
+        if isinstance(plain, (bool, int, float)):
+            return float(plain)
+    return None
+
+
+def _score_value(value: Any, example_id: str) -> float:
+    number = as_number(value)
+    if number is None:
+        raise TypeError(
+            f"the score for example {example_id!r} is {type(value).__name__}; "
+            "use a number or a bool"
+        )
+    return number
+
+
 def coerce_score(value: Any, *, example_id: str) -> Score:
-    """Accept a float, a `Score`, or an object with `score` (and maybe `feedback`)."""
+    """Accept a number or bool, a `Score`, or an object with `score` (and maybe `feedback`).
+
+    Bool scores count as 1.0 / 0.0 (DSPy metrics often return ``gold == pred``), also
+    inside a `Score`, a mapping or a ``dspy.Prediction``.
+    """
+    number = as_number(value)
     if isinstance(value, Score):
-        out = value
-    elif isinstance(value, (bool, int, float)):
-        out = Score(float(value))
+        out = replace(value, score=_score_value(value.score, example_id))
+    elif number is not None:
+        out = Score(number)
     elif isinstance(value, Mapping) and "score" in value:
         out = Score(
-            float(value["score"]),
+            _score_value(value["score"], example_id),
             feedback=value.get("feedback"),
             output=value.get("output"),
             trace=value.get("trace"),
@@ -31,7 +61,7 @@ def coerce_score(value: Any, *, example_id: str) -> Score:
     elif hasattr(value, "score"):
         value = cast(Any, value)
         out = Score(
-            float(value.score),
+            _score_value(value.score, example_id),
             feedback=getattr(value, "feedback", None),
             output=getattr(value, "output", None),
             trace=getattr(value, "trace", None),
@@ -46,10 +76,11 @@ def coerce_score(value: Any, *, example_id: str) -> Score:
         raise ValueError(
             f"evaluator returned a non-finite score {out.score!r} for example {example_id!r}"
         )
-    for name, v in (out.objectives or {}).items():
-        if not math.isfinite(float(v)):
+    objectives = {name: _score_value(v, example_id) for name, v in (out.objectives or {}).items()}
+    for name, v in objectives.items():
+        if not math.isfinite(v):
             raise ValueError(f"objective {name!r} is not finite ({v!r}) for {example_id!r}")
-    return out
+    return replace(out, objectives=objectives) if out.objectives else out
 
 
 class RolloutRunner:
