@@ -610,6 +610,11 @@ def _locked(path: Path | None) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    time.sleep(LOCK_PAUSE)  # let a waiting job take the lock before the next run does
+
+
+LOCK_PAUSE = 5.0
+"""Seconds between releasing the lock and asking for it again."""
 
 
 @dataclass
