@@ -187,3 +187,12 @@ def test_a_31_kb_reply_of_blank_lines_parses_through_the_compact_profile() -> No
 
     threading.Thread(target=work, daemon=True).start()
     assert done.wait(timeout=5.0)  # milliseconds when linear; a generous bound
+
+
+def test_fences_nested_inside_the_reply_block_are_kept() -> None:
+    text = 'Answer in JSON, for example:\n```json\n{"label": "a"}\n```\nNothing else.'
+    reply = f"Here it is:\n```\n{text}\n```\nHope this helps."
+    assert parse_reply(reply, CURRENT).text == text
+    # Two separate blocks (the current text quoted, then the new one) stay separate.
+    two = "Old:\n```\nClassify the message.\n```\nNew:\n```text\nBe precise.\n```"
+    assert parse_reply(two, CURRENT).text == "Be precise."

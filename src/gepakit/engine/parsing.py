@@ -112,36 +112,61 @@ def fenced_blocks(reply: str) -> tuple[list[Block], list[str]]:
     """The ``` blocks of `reply` in order, and the pieces of text outside them.
 
     A ``` opens a block (the rest of its line is an info string such as ``text``)
-    and the next ``` closes it; an unclosed block runs to the end of the reply.
-    Works line by line, so it is linear in the reply's length.
+    and the next ``` closes it; an unclosed block runs to the end of the reply. When
+    a "closing" fence carries an info string (```` ```python ````), the reply nests
+    fences inside its block: then the one block runs from the first fence line to the
+    last. Works line by line, so it is linear in the reply's length.
     """
+    lines = reply.splitlines()
     blocks: list[Block] = []
     outside: list[str] = []
     current: list[str] | None = None
     loose: list[str] = []
-    for line in reply.splitlines():
+    fence_rows: list[int] = []
+    nested = False
+    for row, line in enumerate(lines):
         head, marker, rest = line.partition("```")
         if not marker:
             (loose if current is None else current).append(line)
-        elif current is not None:  # closes the block; text before the fence belongs to it
+            continue
+        fence_rows.append(row)
+        if current is not None:  # closes the block; text before the fence belongs to it
+            nested = nested or (not head.strip() and _INFO.match(rest) is not None)
             current.append(head)
             blocks.append(Block("\n".join(current).strip(), fenced=True, closed=True))
             current = None
             loose = [rest.strip("`")]
+            continue
+        loose.append(head)
+        outside.append("\n".join(loose).strip())
+        loose = []
+        inline, closing, after = rest.partition("```")
+        if closing:  # ```text``` on one line
+            blocks.append(Block(inline.strip(), fenced=True, closed=True))
+            loose = [after]
         else:
-            loose.append(head)
-            outside.append("\n".join(loose).strip())
-            loose = []
-            inline, closing, after = rest.partition("```")
-            if closing:  # ```text``` on one line
-                blocks.append(Block(inline.strip(), fenced=True, closed=True))
-                loose = [after]
-            else:
-                current = []
+            current = []
+    if nested and len(fence_rows) >= 3:
+        return _outer_block(lines, fence_rows)
     if current is not None:
         blocks.append(Block("\n".join(current).strip(), fenced=True, closed=False))
     outside.append("\n".join(loose).strip())
     return blocks, [piece for piece in outside if piece]
+
+
+_INFO = re.compile(r"`*[A-Za-z][\w+.-]*\s*$")
+"""An info string after a fence (``python``, ``json``): the fence opens a block."""
+
+
+def _outer_block(lines: list[str], fence_rows: list[int]) -> tuple[list[Block], list[str]]:
+    """One block from the first fence line to the last (fences nested inside it)."""
+    first, last = fence_rows[0], fence_rows[-1]
+    closed = len(fence_rows) % 2 == 0
+    end = last if closed else len(lines)
+    body = "\n".join(lines[first + 1 : end]).strip()
+    before = "\n".join(lines[:first]).strip()
+    after = "\n".join(lines[last + 1 :]).strip() if closed else ""
+    return [Block(body, fenced=True, closed=closed)], [p for p in (before, after) if p]
 
 
 def candidate_blocks(reply: str) -> list[str]:

@@ -12,7 +12,7 @@ TEMPLATE_PLACEHOLDERS = frozenset(
 )
 """The names a reflection template may use; any other ``{name}`` is an error."""
 
-DEFAULT_TEMPLATE = """You are revising a text that steers an AI system. The instructions are called "{component}". This is the current version:
+DEFAULT_TEMPLATE = """You are revising the instructions that steer an AI system (or one part of it). The instructions are called "{component}". This is the current version:
 
 ```
 {current_text}
