@@ -196,3 +196,12 @@ def test_fences_nested_inside_the_reply_block_are_kept() -> None:
     # Two separate blocks (the current text quoted, then the new one) stay separate.
     two = "Old:\n```\nClassify the message.\n```\nNew:\n```text\nBe precise.\n```"
     assert parse_reply(two, CURRENT).text == "Be precise."
+
+
+def test_think_tags_inside_the_new_text_are_kept() -> None:
+    text = "Reason inside <think></think> tags, then give the answer after 'Answer:'."
+    reply = f"<think>The old text lacks a format.</think>\n```\n{text}\n```"
+    assert parse_reply(reply, CURRENT).text == text
+    # Reasoning may itself hold fences; they do not open the reply's block.
+    reply = "<think>maybe\n```\ndraft\n```\nno</think>\n```\nBe precise.\n```"
+    assert parse_reply(reply, CURRENT).text == "Be precise."

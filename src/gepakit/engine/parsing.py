@@ -15,8 +15,7 @@ from dataclasses import dataclass
 MAX_REPLY_CHARS = 200_000
 """Longer replies are rejected unparsed (no instruction text needs that much)."""
 
-_REASONING_TAGS = ("think", "thinking", "reasoning")
-_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
+_TAG_OR_FENCE = re.compile(r"```|<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
 _FENCE_LINE = re.compile(r"^[ \t]*```")
 _HEADING_ONLY = re.compile(
     r"^\s*(#+.*|[^\n]{0,60}:|\**\s*(new|improved|updated|revised|final)?\s*"
@@ -62,24 +61,32 @@ def _strip_reasoning(reply: str) -> tuple[str, bool]:
 
     Closed ``<think>...</think>`` blocks are removed; so is everything before a
     closing tag that has no opening one (chat templates that put ``<think>`` in the
-    prompt). An opening tag that is never closed drops the rest of the reply.
-    One pass over the tags: linear in the reply's length.
+    prompt). An opening tag that is never closed drops the rest of the reply. Tags
+    inside a fenced block are part of the new text (instructions may tell a model to
+    think in ``<think>`` tags) and are kept. One pass over the tags and fences: linear
+    in the reply's length.
     """
     out: list[str] = []
     pos = 0
-    open_at: int | None = None
-    for match in _TAG.finditer(reply):
+    in_think = in_fence = False
+    for match in _TAG_OR_FENCE.finditer(reply):
+        if match.group(0) == "```":
+            if not in_think:  # fences inside reasoning do not count
+                in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
         closing = match.group(1) == "/"
-        if open_at is None and not closing:
+        if not in_think and not closing:
             out.append(reply[pos : match.start()])
-            open_at = match.end()
-        elif open_at is not None and closing:
-            open_at = None
+            in_think = True
+        elif in_think and closing:
+            in_think = False
             pos = match.end()
-        elif open_at is None and closing:  # closes a block opened before the reply began
+        elif not in_think and closing:  # closes a block opened before the reply began
             out = []
             pos = match.end()
-    if open_at is not None:
+    if in_think:
         return "".join(out).strip(), True
     out.append(reply[pos:])
     return "".join(out).strip(), False
