@@ -626,3 +626,66 @@ def test_no_valset_is_logged_not_a_python_warning(caplog: pytest.LogCaptureFixtu
         warnings.filterwarnings("ignore", "the budget of .* leaves no room", UserWarning)
         run(gepa, RuleLM(careful_rule))
     assert "no valset given" in caplog.text
+
+
+# -- gepakit's reflection options through the DSPy front door -------------------------------
+
+
+def test_reflection_style_compact_uses_gepakits_small_model_profile() -> None:
+    prompts: list[str] = []
+
+    def reflect(system: str, user: str) -> str:
+        prompts.append(user)
+        return "```\nAnswer with the capital city. Be careful.\n```"
+
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=20,
+        reflection_lm=RuleLM(reflect),
+        reflection_style="compact",
+        use_merge=False,
+    )
+    run(gepa, RuleLM(careful_rule), valset=capital_examples())
+    assert prompts and "If the input" in prompts[0]  # the compact profile's shape template
+
+
+def test_reflection_lm_kwargs_and_max_text_chars_reach_the_dspy_proposer() -> None:
+    import contextvars
+
+    from gepakit.integrations.dspy.proposers import DspyProposer
+    from gepakit.integrations.dspy.reflection import DspyInstructionProposer
+    from gepakit.lm.usage import UsageLedger
+
+    lm = dspy.LM("openai/gpt-4o-mini", temperature=0.0, api_key="not-used")
+    proposer = DspyProposer(
+        reflection_lm=lm,
+        custom=None,
+        ledger=UsageLedger(),
+        context=contextvars.copy_context(),
+        lm_kwargs={"temperature": 1.0, "max_tokens": 32000},
+        max_text_chars=500,
+    )
+    inner = proposer.inner
+    assert isinstance(inner, DspyInstructionProposer)
+    assert inner.lm.kwargs["temperature"] == 1.0 and inner.lm.kwargs["max_tokens"] == 32000
+    assert lm.kwargs["temperature"] == 0.0  # the user's LM is left as it was
+    assert inner.max_chars == 500
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=10,
+        reflection_lm=lm,
+        gepa_kwargs={"reflection_lm_kwargs": {"temperature": 1.0}},
+        max_text_chars=800,
+    )
+    assert gepa.reflection_lm_kwargs == {"temperature": 1.0} and gepa.max_text_chars == 800
+    assert "max_text_chars" not in gepa.options
+
+
+def test_an_explicit_max_error_rate_gives_gepakits_error_handling() -> None:
+    from gepakit.errors import EvaluatorError
+
+    gepa = GEPA(
+        feedback_metric, max_metric_calls=12, instruction_proposer=Recorder(), max_error_rate=0.5
+    )
+    with pytest.raises(EvaluatorError, match="backend down"), dspy.context(lm=RuleLM(careful_rule)):
+        gepa.compile(AlwaysFails(), trainset=capital_examples(), valset=capital_examples())

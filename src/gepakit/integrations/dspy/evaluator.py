@@ -195,6 +195,7 @@ class ProgramEvaluator:
         seed: int,
         context: contextvars.Context,
         builtin_proposer: bool = True,
+        catch_errors: bool = True,
     ) -> None:
         self.programs = programs
         self.metric = metric
@@ -208,6 +209,7 @@ class ProgramEvaluator:
         self.seed = seed
         self.context = context
         self.builtin_proposer = builtin_proposer
+        self.catch_errors = catch_errors
         self._lock = threading.Lock()
         self._warned_mismatch = False
         self._warned_error = False
@@ -228,6 +230,8 @@ class ProgramEvaluator:
             run = self._run(program, record)
             value = self._score(run, record)
         except Exception as exc:  # scored as a failure, as dspy.GEPA does
+            if not self.catch_errors:
+                raise
             return self._failed(record, exc)
         if value.objectives:
             with self._lock:

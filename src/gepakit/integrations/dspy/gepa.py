@@ -337,6 +337,13 @@ class GEPA(Teleprompter):
         self.gepa_kwargs = dict(gepa_kwargs or {})
         self.translated = gepa_kwargs_module.translate(self.gepa_kwargs, _optimize_params())
         self.options = _check_options(options)
+        # Reflection options shape the proposer GEPA builds (optimize never sees them).
+        self.reflection_style: str = self.options.pop("reflection_style", "auto")
+        self.max_text_chars: int | None = self.options.pop("max_text_chars", None)
+        self.reflection_lm_kwargs: dict[str, Any] = {
+            **(self.translated.reflection_lm_kwargs or {}),
+            **(self.options.pop("reflection_lm_kwargs", None) or {}),
+        }
         _check_gepakit_values(
             {
                 "num_threads": num_threads,
@@ -504,13 +511,19 @@ class GEPA(Teleprompter):
             seed=seed,
             context=context,
             builtin_proposer=builtin,
+            # dspy.GEPA scores a raising program failure_score and goes on; an explicit
+            # max_error_rate asks for gepakit's count-warn-stop instead.
+            catch_errors="max_error_rate" not in self.options,
         )
         proposer = DspyProposer(
-            reflection_lm=self._reflection_lm(),
+            reflection_lm=self.reflection_lm,
             custom=self.custom_instruction_proposer,
             ledger=ledger,
             context=context,
             adapter=self.reflection_adapter,
+            style=self.reflection_style,
+            lm_kwargs=self.reflection_lm_kwargs,
+            max_text_chars=self.max_text_chars,
         )
         seed_texts = seed_candidate(student)
         gepa_state = self._gepa_state(seed_texts, val, seed)
@@ -571,21 +584,6 @@ class GEPA(Teleprompter):
                 evaluator_errors=evaluator.errors,
             )
         return program
-
-    def _reflection_lm(self) -> Any:
-        """`reflection_lm`, with gepa's `reflection_lm_kwargs` applied to a dspy LM."""
-        extra = self.translated.reflection_lm_kwargs
-        if not extra:
-            return self.reflection_lm
-        if isinstance(self.reflection_lm, dspy.BaseLM):
-            return self.reflection_lm.copy(**extra)
-        if "reflection_lm_kwargs" in _optimize_params():
-            self.options.setdefault("reflection_lm_kwargs", extra)
-            return self.reflection_lm
-        raise ConfigError(
-            "gepa_kwargs['reflection_lm_kwargs'] needs reflection_lm to be a dspy.LM with this "
-            "version of gepakit"
-        )
 
     def _gepa_state(
         self, seed_texts: Mapping[str, str], val: Sequence[Any], seed: int

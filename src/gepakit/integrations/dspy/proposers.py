@@ -11,15 +11,15 @@ from typing import Any, cast
 import dspy
 from dspy.utils.usage_tracker import UsageTracker
 
+from gepakit.engine.profiles import make_proposer, resolve_style
 from gepakit.engine.reflection import (
     CallableProposer,
     Proposer,
     ProposerReply,
     ReflectionRequest,
-    ReflectiveProposer,
 )
 from gepakit.errors import ConfigError
-from gepakit.integrations.dspy.lm import is_local_dspy_lm, record_tracker
+from gepakit.integrations.dspy.lm import DspyLM, is_local_dspy_lm, record_tracker
 from gepakit.integrations.dspy.reflection import DspyInstructionProposer
 from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 from gepakit.lm.usage import UsageLedger
@@ -71,6 +71,12 @@ class DspyProposer:
         ledger: where reflection calls are counted (role "reflection").
         context: the context to run in.
         adapter: the DSPy adapter of `DspyInstructionProposer` (default JSONAdapter).
+        style: gepakit's `reflection_style`. For a ``dspy.LM``, "auto" and "general" mean
+            dspy.GEPA's proposer (`DspyInstructionProposer`) and "compact" gepakit's
+            small-model profile; other LMs get the profile `resolve_style` picks.
+        lm_kwargs: sampling params on top of the reflection LM's own (gepa's
+            `reflection_lm_kwargs`); a ``dspy.LM`` is copied with them.
+        max_text_chars: an optional length budget for the new texts.
     """
 
     def __init__(
@@ -81,6 +87,9 @@ class DspyProposer:
         ledger: UsageLedger,
         context: contextvars.Context,
         adapter: Any = None,
+        style: str = "auto",
+        lm_kwargs: Mapping[str, Any] | None = None,
+        max_text_chars: int | None = None,
     ) -> None:
         self.reflection_lm = reflection_lm
         self.custom = custom
@@ -91,11 +100,17 @@ class DspyProposer:
             self.inner = CallableProposer(self._call_custom)
         elif reflection_lm is None:
             raise ConfigError("reflection_lm is required unless instruction_proposer= is given")
-        elif is_dspy_lm(reflection_lm):
-            self.inner = DspyInstructionProposer(reflection_lm, ledger=ledger, adapter=adapter)
+        elif is_dspy_lm(reflection_lm) and style != "compact":
+            lm = reflection_lm.copy(**lm_kwargs) if lm_kwargs else reflection_lm
+            self.inner = DspyInstructionProposer(
+                lm, ledger=ledger, adapter=adapter, max_chars=max_text_chars
+            )
         else:
-            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger, retries=False)
-            self.inner = ReflectiveProposer(as_prompt_fn(lm))
+            spec = DspyLM(reflection_lm) if is_dspy_lm(reflection_lm) else reflection_lm
+            lm = resolve_lm(spec, role="reflection", ledger=ledger, retries=False)
+            profile = resolve_style(style, reflection_lm)
+            prompt_fn = as_prompt_fn(lm, **dict(lm_kwargs or {}))
+            self.inner = make_proposer(profile, prompt_fn, max_text_chars=max_text_chars)
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
         return self.context.copy().run(self._propose, request)
