@@ -58,12 +58,16 @@ def test_500_is_retried_and_counted(fake_server: FakeOpenAIServer) -> None:
     assert len(sleep.delays) == 2 and all(0 <= d <= 0.05 for d in sleep.delays)
 
 
-def test_429_retry_after_is_honoured(fake_server: FakeOpenAIServer) -> None:
+def test_429_retry_after_is_honoured_up_to_max_delay(fake_server: FakeOpenAIServer) -> None:
     fake_server.script = ["429"]
     sleep = RecordingSleep()
-    lm = _retrying(_client(fake_server), sleep)
+    lm = RetryingLM(_client(fake_server), base_delay=0.01, max_delay=5.0, sleep=sleep)
     assert lm.complete(MESSAGES).text == OK_REPLY
     assert sleep.delays == [1.0]
+    fake_server.script = ["429"]
+    capped = _retrying(_client(fake_server), sleep)  # max_delay 0.05 caps Retry-After: 1
+    assert capped.complete(MESSAGES).text == OK_REPLY
+    assert sleep.delays[-1] == 0.05
 
 
 def test_429_error_fields(fake_server: FakeOpenAIServer) -> None:

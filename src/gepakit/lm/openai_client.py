@@ -93,7 +93,8 @@ class OpenAICompatibleLM:
         **default_params: Any,
     ) -> None:
         self._openai = _import_openai()
-        key = api_key or os.environ.get(api_key_env) or (LOCAL_KEY if api_base else None)
+        base = api_base or os.environ.get("OPENAI_BASE_URL")
+        key = api_key or os.environ.get(api_key_env) or (LOCAL_KEY if base else None)
         if key is None:
             raise ConfigError(
                 f"no API key for model {model!r}: the environment variable {api_key_env} is "
@@ -103,12 +104,15 @@ class OpenAICompatibleLM:
         self.api_base = api_base
         self.timeout = timeout
         self.default_params: dict[str, Any] = dict(default_params)
-        self.provider = "openai" if api_base is None else "openai-compatible"
-        self.is_local = is_local_url(api_base)
         self._key = key
         self._client: openai.OpenAI = self._openai.OpenAI(
             api_key=key, base_url=api_base, timeout=timeout, max_retries=0
         )
+        # Where requests really go: api_base, else OPENAI_BASE_URL, else api.openai.com.
+        self.base_url = str(self._client.base_url)
+        official = (urlparse(self.base_url).hostname or "") == "api.openai.com"
+        self.provider = "openai" if official else "openai-compatible"
+        self.is_local = is_local_url(self.base_url)
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, openai.AsyncOpenAI
         ] = weakref.WeakKeyDictionary()
@@ -173,7 +177,8 @@ class OpenAICompatibleLM:
                 self._warn_dropped(sorted(extra))
             else:
                 merged["extra_body"] = {**extra, **dict(merged.get("extra_body") or {})}
-        return {"model": self.model, "messages": [dict(m) for m in messages], **merged}
+        messages_out = [_encodable_message(m) for m in messages]
+        return {"model": self.model, "messages": messages_out, **merged}
 
     @property
     def _official(self) -> bool:
@@ -198,16 +203,18 @@ class OpenAICompatibleLM:
         sdk = self._openai
         if isinstance(exc, LMError):
             return exc
+        where = redact(self.base_url)
         if isinstance(exc, sdk.APITimeoutError):
-            return self._error(f"request timed out after {self.timeout}s", transient=True)
+            return self._error(
+                f"request to {where} timed out after {self.timeout}s", transient=True
+            )
         if isinstance(exc, sdk.APIConnectionError):
-            where = redact(self.api_base or "api.openai.com")
             return self._error(f"cannot connect to {where}: {exc}", transient=True)
         if isinstance(exc, sdk.APIStatusError):
             status_error = cast("openai.APIStatusError", exc)
             status: int = status_error.status_code
             return self._error(
-                f"HTTP {status}: {status_error.message}",
+                f"HTTP {status} from {where}: {status_error.message}",
                 status=status,
                 retry_after=parse_retry_after(status_error.response.headers),
                 transient=is_transient_status(status),
@@ -215,7 +222,7 @@ class OpenAICompatibleLM:
         # A body that is not JSON surfaces as JSONDecodeError; other ValueErrors are usually
         # bad arguments, which a retry cannot fix.
         if isinstance(exc, (sdk.APIResponseValidationError, json.JSONDecodeError)):
-            return self._error(f"malformed response: {exc}", transient=True)
+            return self._error(f"malformed response from {where}: {exc}", transient=True)
         if isinstance(exc, sdk.OpenAIError):
             return self._error(f"{type(exc).__name__}: {exc}", transient=False)
         raise exc
@@ -223,7 +230,9 @@ class OpenAICompatibleLM:
     def _parse(self, response: Any) -> Completion:
         choices = getattr(response, "choices", None)
         if not choices:
-            raise self._error("malformed response: no choices", transient=True)
+            raise self._error(
+                f"malformed response from {redact(self.base_url)}: no choices", transient=True
+            )
         choice = choices[0]
         message = getattr(choice, "message", None)
         content = getattr(message, "content", None)
@@ -241,3 +250,29 @@ class OpenAICompatibleLM:
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             model=str(getattr(response, "model", None) or self.model),
         )
+
+
+def _encodable(text: str) -> str:
+    """`text` with lone surrogates (which cannot be sent as UTF-8) replaced by U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _encodable_message(message: Any) -> dict[str, Any]:
+    out = dict(message)
+    content = out.get("content")
+    if isinstance(content, str):
+        out["content"] = _encodable(content)
+    elif isinstance(content, list):
+        out["content"] = [
+            {**part, "text": _encodable(part["text"])}
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            else part
+            for part in cast("list[Any]", content)
+        ]
+    return out

@@ -11,8 +11,8 @@ from .base import LM, Completion, Message
 from .cache import CachedLM
 from .function_lm import FunctionLM
 from .ratelimit import RateLimitedLM
-from .retry import RetryingLM
-from .usage import LedgerLM, UsageLedger
+from .retry import RetryingLM, find_retrying
+from .usage import LedgerLM, UsageLedger, find_ledger_lm
 
 ACCEPTED_FORMS = (
     "an LM object (anything with .complete(messages, **params)); "
@@ -124,6 +124,11 @@ def resolve_lm(
     Wrap order, innermost first: client -> `RateLimitedLM` (if a limit is set) ->
     `RetryingLM` -> `CachedLM` (if `cache_path`) -> `LedgerLM` (if `ledger`).
 
+    An LM object that already retries (it wraps a `RetryingLM`, e.g. one `resolve_lm`
+    built) gets no second retry layer: its `RetryingLM` counts its retries in `ledger`
+    instead. One that already records into `ledger` is not wrapped in a second
+    `LedgerLM` (calls would count twice).
+
     Args:
         spec: An LM object, a callable ``fn(prompt) -> str``, or a string: ``"local"``,
             ``"local/<name>"``, ``"openai/<model>"``, any model with `api_base`, or a
@@ -152,16 +157,28 @@ def resolve_lm(
             lm, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
         )
     options = _retry_options(retries)
-    if options is not None:
-        if ledger is not None and "on_retry" not in options:
-            ledger_ref = ledger
-            options["on_retry"] = lambda *_: ledger_ref.record_retry(role)
+    if find_retrying(lm) is None and options is not None:
+        counted = ledger is not None and "on_retry" not in options
         lm = RetryingLM(lm, **options)
+        if counted and ledger is not None:
+            count_retries(lm, ledger, role)
+    elif ledger is not None:  # it retries already: one layer, its retries in this ledger
+        count_retries(lm, ledger, role)
     if cache_path is not None:
         lm = CachedLM(lm, cache_path)
-    if ledger is not None:
+    if ledger is not None and find_ledger_lm(lm, ledger) is None:
         lm = LedgerLM(lm, ledger, role, local=True if _is_local_spec(spec) else None)
     return lm
+
+
+def count_retries(lm: object, ledger: UsageLedger, role: str) -> None:
+    """Count the retries of the `RetryingLM` inside `lm` (if any) in `ledger` under `role`.
+
+    Idempotent per (ledger, role): an LM resolved twice does not count retries twice.
+    """
+    retrying = find_retrying(lm)
+    if retrying is not None:
+        retrying.count_retries_in(ledger, role)
 
 
 def _is_local_spec(spec: object) -> bool:

@@ -15,20 +15,46 @@ from .base import LM, Completion, Message
 RetryHook = Callable[[LMError, int, float], None]
 """Called before each retry with (error, retry number starting at 1, delay in seconds)."""
 
+_CANCELLED = threading.Event()
+
+
+def cancel_retries() -> None:
+    """Stop every `RetryingLM` of this process from retrying (a run is being stopped).
+
+    Waits in progress end at once; calls that would retry raise a transient `LMError`.
+    `gepakit.optimize` calls it on the first Ctrl-C and `allow_retries` when it starts.
+    """
+    _CANCELLED.set()
+
+
+def allow_retries() -> None:
+    """Undo `cancel_retries`."""
+    _CANCELLED.clear()
+
+
+def retries_cancelled() -> bool:
+    """Whether `cancel_retries` is in effect."""
+    return _CANCELLED.is_set()
+
 
 class RetryingLM:
     """Wrap an `LM` and retry calls that fail with a transient `LMError`.
 
     The n-th retry waits a random time in ``[0, min(max_delay, base_delay * 2**(n-1))]``
-    (full jitter), or at least ``retry_after`` seconds when the server asked for it.
-    Non-transient errors and other exceptions propagate at once. Thread-safe when the
-    inner LM is.
+    (full jitter), or at least ``retry_after`` seconds when the server asked for it,
+    capped by `max_delay` too (a server asking 120 s does not stall a run for minutes).
+    With `max_elapsed`, a call gives up as soon as the next wait would end past that many
+    seconds after its first attempt. Non-transient errors and other exceptions propagate
+    at once. Thread-safe when the inner LM is. This is the one retry layer: provider
+    clients do not retry, and `resolve_lm` never stacks a second `RetryingLM`.
 
     Args:
         inner: The LM to call.
         max_attempts: Calls in total, including the first one (1 disables retries).
         base_delay: Backoff of the first retry, in seconds.
-        max_delay: Cap of the exponential backoff (a server's Retry-After may exceed it).
+        max_delay: Cap of every wait, the exponential backoff and a server's Retry-After.
+        max_elapsed: Give up once the next wait would end later than this many seconds
+            after the first attempt (None: bounded by attempts and delays only).
         jitter: Draw the delay uniformly below the backoff; False waits the full backoff.
         sleep: Blocking sleep, injectable for tests.
         asleep: Async sleep used by `acomplete`.
@@ -51,18 +77,24 @@ class RetryingLM:
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_retry: RetryHook | None = None,
         rng: random.Random | None = None,
+        max_elapsed: float | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ConfigError(f"max_attempts must be at least 1, got {max_attempts}")
-        if base_delay < 0 or max_delay < 0:
-            raise ConfigError("base_delay and max_delay must not be negative")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ConfigError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
+        if not base_delay >= 0 or not max_delay >= 0:
+            raise ConfigError("base_delay and max_delay must be numbers >= 0")
+        if max_elapsed is not None and not max_elapsed > 0:
+            raise ConfigError(f"max_elapsed must be positive seconds, got {max_elapsed!r}")
         self.inner = inner
         self.model = inner.model
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.jitter = jitter
+        self.max_elapsed = max_elapsed
         self.on_retry = on_retry
+        self._hooks: list[RetryHook] = []
+        self._ledgers: list[tuple[Any, str]] = []
         self._sleep = sleep
         self._asleep = asleep
         self._rng = rng or random.Random()
@@ -71,6 +103,17 @@ class RetryingLM:
 
     def __repr__(self) -> str:
         return f"RetryingLM({self.inner!r}, max_attempts={self.max_attempts})"
+
+    def add_retry_hook(self, hook: RetryHook) -> None:
+        """Also call `hook` before each retry (e.g. to count retries in another ledger)."""
+        with self._lock:
+            self._hooks.append(hook)
+
+    def count_retries_in(self, ledger: Any, role: str) -> None:
+        """Count each retry in `ledger` (a `UsageLedger`) under `role`, once per pair."""
+        with self._lock:
+            if not any(known is ledger and r == role for known, r in self._ledgers):
+                self._ledgers.append((ledger, role))
 
     @property
     def retries(self) -> int:
@@ -84,7 +127,7 @@ class RetryingLM:
         with self._lock:
             wait = self._rng.uniform(0.0, backoff) if self.jitter else backoff
         if error.retry_after is not None:
-            wait = max(wait, error.retry_after)
+            wait = max(wait, min(error.retry_after, self.max_delay))
         return wait
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
@@ -93,41 +136,78 @@ class RetryingLM:
         Raises:
             LMError: A non-transient error, or the last transient one once attempts run out.
         """
-        attempt = 1
+        attempt, started = 1, time.monotonic()
         while True:
             try:
                 return self.inner.complete(messages, **params)
             except LMError as error:
-                wait = self._next_wait(error, attempt)
-            self._sleep(wait)
+                wait = self._next_wait(error, attempt, started)
+                if self._sleep is time.sleep:  # a cancel ends the wait at once
+                    if _CANCELLED.wait(wait):
+                        raise _cancelled(error, attempt) from error
+                else:
+                    self._sleep(wait)
             attempt += 1
 
     async def acomplete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """Async variant of `complete`; waits with the async sleep."""
-        attempt = 1
+        attempt, started = 1, time.monotonic()
         while True:
             try:
                 return await self.inner.acomplete(messages, **params)
             except LMError as error:
-                wait = self._next_wait(error, attempt)
+                wait = self._next_wait(error, attempt, started)
             await self._asleep(wait)
             attempt += 1
 
-    def _next_wait(self, error: LMError, attempt: int) -> float:
+    def _next_wait(self, error: LMError, attempt: int, started: float) -> float:
         """The delay before the next attempt; raises when `error` must not be retried."""
         if not error.transient:
             raise error
+        if _CANCELLED.is_set():
+            raise _cancelled(error, attempt) from error
         if attempt >= self.max_attempts:
-            raise LMError(
-                f"{error} (gave up after {attempt} attempts)",
-                provider=error.provider,
-                status=error.status,
-                retry_after=error.retry_after,
-                transient=True,
-            ) from error
+            raise _gave_up(error, f"gave up after {attempt} attempts") from error
         wait = self.delay(attempt, error)
+        if self.max_elapsed is not None:
+            elapsed = time.monotonic() - started
+            if elapsed + wait > self.max_elapsed:
+                raise _gave_up(
+                    error,
+                    f"gave up after {attempt} attempts in {elapsed:.1f}s, the retry "
+                    f"limit is {self.max_elapsed:g}s",
+                ) from error
         with self._lock:
             self._retries += 1
-        if self.on_retry is not None:
-            self.on_retry(error, attempt, wait)
+            hooks = [*([self.on_retry] if self.on_retry is not None else []), *self._hooks]
+            ledgers = list(self._ledgers)
+        for ledger, role in ledgers:
+            ledger.record_retry(role)
+        for hook in hooks:
+            hook(error, attempt, wait)
         return wait
+
+
+def _gave_up(error: LMError, why: str) -> LMError:
+    return LMError(
+        f"{error} ({why})",
+        provider=error.provider,
+        status=error.status,
+        retry_after=error.retry_after,
+        transient=True,
+    )
+
+
+def _cancelled(error: LMError, attempt: int) -> LMError:
+    return _gave_up(error, f"not retried after {attempt} attempts: the run is stopping")
+
+
+def find_retrying(lm: object) -> RetryingLM | None:
+    """The `RetryingLM` in `lm`'s chain of wrappers (``.inner``), or None."""
+    for _ in range(32):
+        if isinstance(lm, RetryingLM):
+            return lm
+        lm = getattr(lm, "inner", None)
+        if lm is None:
+            return None
+    return None

@@ -110,14 +110,19 @@ class RoleUsage:
         """Total USD cost, or None when the price of some call is unknown."""
         return None if self.unpriced_calls else self.known_cost_usd
 
+    @property
+    def requests(self) -> int:
+        """Requests sent to the provider: every attempt, i.e. uncached calls plus retries."""
+        return self.calls - self.cache_hits + self.retries
+
     def __add__(self, other: RoleUsage) -> RoleUsage:
         return RoleUsage(
             **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data, including the derived `cost_usd`."""
-        return {**asdict(self), "cost_usd": self.cost_usd}
+        """Plain JSON data, including the derived `cost_usd` and `requests`."""
+        return {**asdict(self), "cost_usd": self.cost_usd, "requests": self.requests}
 
 
 class UsageLedger:
@@ -223,6 +228,17 @@ def _is_local(lm: Any) -> bool:
         lm = getattr(lm, "inner", None)
         seen += 1
     return False
+
+
+def find_ledger_lm(lm: Any, ledger: UsageLedger) -> LedgerLM | None:
+    """The `LedgerLM` recording into `ledger` in `lm`'s chain of wrappers, or None."""
+    for _ in range(32):
+        if isinstance(lm, LedgerLM) and lm.ledger is ledger:
+            return lm
+        lm = getattr(lm, "inner", None)
+        if lm is None:
+            return None
+    return None
 
 
 class LedgerLM:

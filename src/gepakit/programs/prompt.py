@@ -143,6 +143,11 @@ class PromptProgram:
         """
         if ledger is not None and all(ledger is not known for known in self._ledgers):
             self._ledgers.append(ledger)
+            from gepakit.lm.retry import find_retrying
+
+            retrying = find_retrying(self.task_lm)
+            if retrying is not None:  # every attempt shows in the ledger, retries too
+                retrying.count_retries_in(ledger, "task")
 
     def messages(self, candidate: Mapping[str, str], fields: Mapping[str, Any]) -> list[Message]:
         """The chat messages sent for `candidate` on an example with `fields`.
