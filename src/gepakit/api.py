@@ -35,7 +35,7 @@ from gepakit.engine.stopping import (
     StopCondition,
     Timeout,
 )
-from gepakit.errors import ConfigError, EvaluatorError, RunStoppedError
+from gepakit.errors import ConfigError, EvaluatorError, RunInterrupted, RunStoppedError
 from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
 from gepakit.options import (
     ACCEPTANCES,
@@ -236,15 +236,32 @@ class _StopFlag:
 
 @contextlib.contextmanager
 def _signals(flag: _StopFlag) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): stop dispatching, stop LM retries, break off a blocking
+    call on the main thread, return the result so far within a few seconds. A second
+    Ctrl-C raises KeyboardInterrupt at once (every record is committed: resume later)."""
+    from gepakit.executors.local import in_inline_call
+    from gepakit.lm.retry import allow_retries, cancel_retries
+
+    allow_retries()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    run_dir = flag.stop_file.parent if flag.stop_file is not None else None
+    hint = f"; resume later with run_dir={str(run_dir)!r}" if run_dir is not None else ""
 
     def handler(signum: int, frame: Any) -> None:
         if flag.event.is_set() and signum == signal.SIGINT:
+            log.warning("second Ctrl-C: exiting now; every finished rollout is saved%s", hint)
             raise KeyboardInterrupt
-        log.warning("stop requested: finishing in-flight work, then returning the result")
         flag.event.set()
+        cancel_retries()
+        log.warning(
+            "stop requested: no new rollouts; returning the result within a few seconds "
+            "(Ctrl-C again to exit at once)%s",
+            hint,
+        )
+        if in_inline_call():  # a blocking call on this thread: break it off now
+            raise RunInterrupted
 
     old_int = signal.signal(signal.SIGINT, handler)
     old_term = signal.signal(signal.SIGTERM, handler)
@@ -253,6 +270,15 @@ def _signals(flag: _StopFlag) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+
+
+def _shutdown(executor: Executor, *, wait: bool) -> None:
+    """Shut an executor down; without `wait`, gepakit's own executors leave running
+    calls behind (a hung LM call must not hold up a stopped run)."""
+    if isinstance(executor, InlineExecutor | ThreadExecutor | AsyncioExecutor):
+        executor.shutdown(wait=wait)
+    else:
+        executor.shutdown()
 
 
 def optimize(
@@ -489,16 +515,19 @@ def optimize(
             "components": list(seed_cand.components),
         }
     )
+    finished = False
     try:
         with _signals(flag):
             driver.run()
+        finished = True
     except BaseException:
         _close(owned)
         _close_sinks(extra_sinks)
         raise
     finally:
-        rollout_exec.shutdown()
-        proposer_exec.shutdown()
+        wait = finished and driver.abandoned == 0
+        _shutdown(rollout_exec, wait=wait)
+        _shutdown(proposer_exec, wait=wait)
     if state.seed_error is not None:
         _close(owned)
         _close_sinks(extra_sinks)

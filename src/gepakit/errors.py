@@ -91,6 +91,11 @@ def is_infrastructure_failure(exc: BaseException) -> bool:
     return False
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The first Ctrl-C broke off a blocking call on the main thread (an inline rollout or
+    proposal): the call has no result, the run stops and returns what it has."""
+
+
 class RunStoppedError(GepakitError):
     """The run stopped (LM outage, Ctrl-C, STOP file) before the seed candidate was
     scored, so there is no result to return. Paid rollouts are kept in the run_dir."""

@@ -24,6 +24,8 @@ class FakeOpenAIServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hang_seconds: float = 5.0
+    reply: str = OK_REPLY
 
     def next_mode(self, body: dict[str, Any]) -> str:
         with self.lock:
@@ -77,11 +79,28 @@ def _make_handler(state: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             mode = state.next_mode(body)
             error = json.dumps({"error": {"message": f"mode {mode}", "type": "test"}}).encode()
             if mode == "ok":
-                self._send(200, _completion(body))
+                self._send(200, _completion(body, content=state.reply))
             elif mode == "500":
                 self._send(500, error)
             elif mode == "429":
                 self._send(429, error, {"Retry-After": "1"})
+            elif mode == "429bare":
+                self._send(429, error)
+            elif mode == "429long":
+                self._send(429, error, {"Retry-After": "120"})
+            elif mode == "503":
+                self._send(503, error)
+            elif mode == "truncated":  # a body cut short, then the connection closes
+                whole = _completion(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(whole)))
+                self.end_headers()
+                self.wfile.write(whole[: len(whole) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            elif mode == "surrogate":  # an emoji cut in half by max_tokens: a lone surrogate
+                self._send(200, _completion(body, content="caf\udce9 \ud83d"))
             elif mode == "400":
                 self._send(400, error)
             elif mode == "401":
@@ -93,7 +112,7 @@ def _make_handler(state: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             elif mode == "nocontent":
                 self._send(200, _completion(body, content=None))
             elif mode == "hang":
-                state.release.wait(5.0)
+                state.release.wait(state.hang_seconds)
                 with contextlib.suppress(OSError):  # the client gave up already
                     self._send(200, _completion(body))
             else:

@@ -28,6 +28,19 @@ SEED = {"instruction": "Answer the question."}
 TRAIN = [{"id": f"t{i}", "word": WORDS[(3 * i) % len(WORDS)]} for i in range(12)]
 VAL = [{"id": f"v{i}", "word": WORDS[(5 * i + 1) % len(WORDS)]} for i in range(8)]
 
+CUT = "\udce9\ud83d"
+"""Text UTF-8 cannot hold: a lone surrogate and half an emoji (cut by max_tokens)."""
+
+
+def with_surrogates(
+    seed: dict[str, str], train: list[dict[str, Any]], val: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The task with lone surrogates in the seed text, example ids and example data."""
+    seed = {k: f"{v} {CUT}" for k, v in seed.items()}
+    train = [{**ex, "id": ex["id"] + CUT, "note": CUT} for ex in train]
+    val = [{**ex, "id": ex["id"] + CUT, "note": CUT} for ex in val]
+    return seed, train, val
+
 
 class Evaluator:
     """Scores word mentions; can sleep, log each call, and SIGKILL its own process."""
@@ -40,20 +53,26 @@ class Evaluator:
         sleep: float = 0.0,
         calls_log: Path | None = None,
         kill_on_val_call: int | None = None,
+        surrogates: bool = False,
+        on_call: Callable[[int], None] | None = None,
     ) -> None:
         self.sleep = sleep
         self.calls_log = calls_log
         self.kill_on_val_call = kill_on_val_call
+        self.surrogates = surrogates
+        self.on_call = on_call
         self.calls = 0
         self.val_calls = 0
 
     def __call__(self, candidate: Mapping[str, str], example: Mapping[str, Any]) -> Score:
         self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
         if self.sleep:
             time.sleep(self.sleep)
         if self.calls_log is not None:
             cid = Candidate(components=dict(candidate)).id
-            with open(self.calls_log, "a", encoding="utf-8") as f:
+            with open(self.calls_log, "a", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(f"{cid} {example['id']}\n")
         if str(example["id"]).startswith("v"):
             self.val_calls += 1
@@ -61,14 +80,18 @@ class Evaluator:
                 os.kill(os.getpid(), signal.SIGKILL)
         word = example["word"]
         ok = word in candidate["instruction"].split()
+        cut = f" {CUT}" if self.surrogates else ""
         return Score(
             1.0 if ok else 0.0,
-            feedback="correct" if ok else f"the instruction should mention '{word}'",
-            output={"answer": word if ok else "?"},
+            feedback=("correct" if ok else f"the instruction should mention '{word}'") + cut,
+            output={"answer": (word if ok else "?") + cut, "raw" + cut: cut},
+            trace={"instruction": {"outputs": cut}} if cut else None,
         )
 
 
-def reflection(*, sleep: float = 0.0, kill_on_call: int | None = None) -> Callable[[str], str]:
+def reflection(
+    *, sleep: float = 0.0, kill_on_call: int | None = None, surrogates: bool = False
+) -> Callable[[str], str]:
     """A scripted reflection LM: the reply depends only on the prompt."""
     calls = [0]
 
@@ -79,8 +102,9 @@ def reflection(*, sleep: float = 0.0, kill_on_call: int | None = None) -> Callab
         if calls[0] == kill_on_call:
             os.kill(os.getpid(), signal.SIGKILL)
         missing = sorted(set(re.findall(r"should mention '(\w+)'", prompt)))
-        digest = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
+        digest = int(hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest(), 16)
         extra = WORDS[digest % len(WORDS)]
-        return "```\nAnswer using " + " ".join([*missing, extra]) + " .\n```"
+        cut = f" {CUT}" if surrogates else ""
+        return "```\nAnswer using " + " ".join([*missing, extra]) + " ." + cut + "\n```"
 
     return reflect

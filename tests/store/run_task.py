@@ -1,20 +1,59 @@
 """Run the fake task with a run_dir in this process (used by the kill -9 tests).
 
 Usage: python run_task.py RUN_DIR OUT_JSON CALLS_LOG [--workers N] [--mcp N]
-           [--budget N] [--sleep S] [--kill-reflect K] [--kill-val K]
+           [--budget N] [--sleep S] [--kill-reflect K] [--kill-val K] [--surrogates]
+           [--delete-wal-at K] [--kill-at K] [--disk-full-at K] [--read-only-at K]
+
+Faults counted in evaluator calls: --delete-wal-at deletes run.db-wal before call K,
+--kill-at sends SIGKILL before call K, --disk-full-at / --read-only-at make the store's
+disk full (SQLite page limit) / the database read-only before call K.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import fake_task
 
 import gepakit
+from gepakit.store import sqlite as sqlite_module
+from gepakit.store.sqlite import SQLiteStore
+
+OPEN: list[SQLiteStore] = []
+
+
+def track_stores() -> None:
+    """Remember the run's store, so faults can be injected into its connection."""
+    original = SQLiteStore.__init__
+
+    def init(self: SQLiteStore, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        OPEN.append(self)
+
+    SQLiteStore.__init__ = init  # type: ignore[method-assign]
+
+
+def fault(a: argparse.Namespace, run_dir: Path) -> Any:
+    def on_call(n: int) -> None:
+        conn = OPEN[-1]._conn  # pyright: ignore[reportPrivateUsage]
+        if n == a.delete_wal_at:
+            (run_dir / "run.db-wal").unlink(missing_ok=True)
+        if n == a.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if n == a.disk_full_at:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+        if n == a.read_only_at:
+            conn.execute("PRAGMA query_only = 1")
+
+    return on_call
 
 
 def main() -> None:
@@ -28,15 +67,29 @@ def main() -> None:
     p.add_argument("--sleep", type=float, default=0.005)
     p.add_argument("--kill-reflect", type=int, default=None)
     p.add_argument("--kill-val", type=int, default=None)
+    p.add_argument("--surrogates", action="store_true")
+    for name in ("--delete-wal-at", "--kill-at", "--disk-full-at", "--read-only-at"):
+        p.add_argument(name, type=int, default=None)
     a = p.parse_args()
+    track_stores()
+    sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0  # by commit count: the fake task is fast
+    seed, train, val = fake_task.SEED, fake_task.TRAIN, fake_task.VAL
+    if a.surrogates:
+        seed, train, val = fake_task.with_surrogates(seed, train, val)
     result = gepakit.optimize(
-        fake_task.SEED,
-        fake_task.TRAIN,
-        fake_task.VAL,
+        seed,
+        train,
+        val,
         evaluator=fake_task.Evaluator(
-            sleep=a.sleep, calls_log=Path(a.calls_log), kill_on_val_call=a.kill_val
+            sleep=a.sleep,
+            calls_log=Path(a.calls_log),
+            kill_on_val_call=a.kill_val,
+            surrogates=a.surrogates,
+            on_call=fault(a, Path(a.run_dir)),
         ),
-        reflection_lm=fake_task.reflection(sleep=0.02, kill_on_call=a.kill_reflect),
+        reflection_lm=fake_task.reflection(
+            sleep=0.02, kill_on_call=a.kill_reflect, surrogates=a.surrogates
+        ),
         max_metric_calls=a.budget,
         workers=a.workers,
         max_concurrent_proposals=a.mcp,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gepakit.runs import load_run
-from gepakit.store.sqlite import SQLiteStore
+from gepakit.store.sqlite import CHECKPOINT_EVERY, SQLiteStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -24,7 +24,12 @@ BUDGET = 120
 
 
 def run_task(
-    tmp: Path, name: str, *args: str, kill_after: float | None = None, workers: int = 1
+    tmp: Path,
+    name: str,
+    *args: str,
+    kill_after: float | None = None,
+    workers: int = 1,
+    expect_error: str | None = None,
 ) -> int:
     """Run the task once in a subprocess; SIGKILL it after `kill_after` seconds."""
     cmd = [
@@ -48,7 +53,9 @@ def run_task(
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode not in (0, -signal.SIGKILL):
+    if expect_error is not None:
+        assert proc.returncode == 1 and expect_error in err, err
+    elif proc.returncode not in (0, -signal.SIGKILL):
         raise AssertionError(f"run failed ({proc.returncode}):\n{err}")
     return proc.returncode
 
@@ -58,7 +65,9 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k not in ("usage", "run_dir")}
 
 
-def interrupt_until_done(tmp: Path, name: str, workers: int, seed: int) -> tuple[int, float]:
+def interrupt_until_done(
+    tmp: Path, name: str, workers: int, seed: int, extra: tuple[str, ...] = ()
+) -> tuple[int, float]:
     """Kill the run at chosen and random moments, then let it finish.
 
     Returns the number of kills that hit a running process and the elapsed time.
@@ -75,9 +84,9 @@ def interrupt_until_done(tmp: Path, name: str, workers: int, seed: int) -> tuple
     kills = 0
     started = time.perf_counter()
     for args, after in plan:
-        code = run_task(tmp, name, *args, kill_after=after, workers=workers)
+        code = run_task(tmp, name, *args, *extra, kill_after=after, workers=workers)
         kills += code == -signal.SIGKILL
-    assert run_task(tmp, name, workers=workers) == 0
+    assert run_task(tmp, name, *extra, workers=workers) == 0
     return kills, time.perf_counter() - started
 
 
@@ -130,3 +139,70 @@ def test_kill9_with_concurrency_never_pays_twice_or_overspends(tmp_path: Path) -
     assert sum(evaluator_calls(tmp_path, "conc").values()) == before
     with SQLiteStore(tmp_path / "conc", readonly=True) as store:
         assert store.deliveries() == deliveries
+
+
+# -- faults beyond kill -9 -------------------------------------------------------
+
+
+def paid(tmp: Path, name: str) -> int:
+    with SQLiteStore(tmp / name, readonly=True) as store:
+        return store.paid_count
+
+
+@pytest.mark.slow
+def test_a_deleted_wal_then_kill9_loses_only_the_last_few_rollouts(tmp_path: Path) -> None:
+    assert run_task(tmp_path, "base") == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    code = run_task(tmp_path, "nowal", "--delete-wal-at", "20", "--kill-at", "70")
+    assert code == -signal.SIGKILL
+    kept = paid(tmp_path, "nowal")
+    assert kept >= 69 - CHECKPOINT_EVERY  # 69 rollouts were paid before the kill
+    assert run_task(tmp_path, "nowal") == 0
+    final = json.loads((tmp_path / "nowal.json").read_text())
+    assert comparable(final) == comparable(base)
+    calls = evaluator_calls(tmp_path, "nowal")
+    assert sum(n - 1 for n in calls.values()) <= 69 - kept + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("--disk-full-at", "cannot write to the run store"),
+        ("--read-only-at", "readonly database"),
+    ],
+)
+def test_a_store_failing_mid_request_stops_at_once_and_resume_completes(
+    tmp_path: Path, fault: str, message: str
+) -> None:
+    assert run_task(tmp_path, "base") == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    run_task(tmp_path, "full", fault, "30", expect_error=message)
+    called, kept = sum(evaluator_calls(tmp_path, "full").values()), paid(tmp_path, "full")
+    # No evaluator call after the failed write: at most the one whose result was lost.
+    assert kept <= called <= kept + 1
+    assert called < 40
+    assert run_task(tmp_path, "full") == 0
+    final = json.loads((tmp_path / "full.json").read_text())
+    assert comparable(final) == comparable(base)
+    calls = evaluator_calls(tmp_path, "full")
+    assert sum(n - 1 for n in calls.values()) <= 1  # zero paid rollouts lost
+
+
+@pytest.mark.slow
+def test_surrogates_in_every_text_field_survive_kill9_and_resume(tmp_path: Path) -> None:
+    assert run_task(tmp_path, "base", "--surrogates") == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    assert all("\udce9" in c["instruction"] for c in base["candidates"])  # they really do
+    kills, _ = interrupt_until_done(tmp_path, "cut", workers=1, seed=3, extra=("--surrogates",))
+    assert kills >= 3
+    final = json.loads((tmp_path / "cut.json").read_text())
+    assert comparable(final) == comparable(base)
+    calls = evaluator_calls(tmp_path, "cut")
+    assert sum(n - 1 for n in calls.values()) <= kills
+    loaded = load_run(tmp_path / "cut").to_dict()
+    assert loaded["candidates"] == final["candidates"]
+    with SQLiteStore(tmp_path / "cut", readonly=True) as store:
+        rollouts = [r for _, r in store.rollouts()]
+    assert rollouts and all("\udce9" in r.example_id for r in rollouts)
+    assert all("\udce9" in (r.feedback or "") for r in rollouts)

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import queue
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -38,6 +39,7 @@ from gepakit.errors import (
     EvaluatorError,
     InfrastructureError,
     LMError,
+    RunInterrupted,
     StoreError,
     is_infrastructure_failure,
 )
@@ -52,6 +54,9 @@ BatchFn = Callable[[Candidate, Sequence[Example], Split, bool], Sequence[Rollout
 MAX_INFRA_RETRIES = 2
 MAX_FREE_PROPOSALS = 25
 MAX_FAILED_PROPOSALS = 5
+ABANDON_AFTER = 2.0
+"""Seconds in-flight rollouts and proposals get after a stop request before the driver
+stops waiting for them (they are not recorded; a resume runs them again)."""
 
 
 @dataclass(slots=True)
@@ -129,6 +134,8 @@ class Driver:
         self.n_limits = 0
         self.replay_only = False
         self.errors = ErrorWatch(state.config.max_error_rate, state.seed_candidate.id)
+        self.halted_at = 0.0
+        self.abandoned = 0  # in-flight work given up on after a stop request
 
     # -- public --------------------------------------------------------------
 
@@ -250,7 +257,7 @@ class Driver:
     def _should_stop(self) -> bool:
         st = self.state
         if self.stop_requested():
-            self.halted = True
+            self._halt()
             return True
         calls, cost = self.usage() if self.usage is not None else (0, 0.0)
         view = StopView(
@@ -433,7 +440,7 @@ class Driver:
                 raise StoreError("this run cannot continue without a proposer (replay only)")
             fut = self.proposer_executor.submit(_safe_propose, self.proposer, req.request)
             fut.add_done_callback(
-                lambda f, j=jr.id, s=jr.step: self.events.put(("propose", j, s, f.result()))
+                lambda f, j=jr.id, s=jr.step: self.events.put(("propose", j, s, _outcome(f)))
             )
             return
         assert isinstance(req, Evaluate)
@@ -504,6 +511,10 @@ class Driver:
         if self.store_failure is not None:  # the store takes no writes: pay for nothing more
             self.events.put(("rollout", flight.key, None, self.store_failure))
             return
+        if self.halted or self.stop_requested():  # stopping: start nothing new
+            self._halt()
+            self.events.put(("rollout", flight.key, None, None))
+            return
         fut = self.executor.submit(
             self.run_rollout, flight.candidate, flight.example, flight.key[2]
         )
@@ -518,6 +529,11 @@ class Driver:
         if self.store_failure is not None:  # the store takes no writes: pay for nothing more
             for flight in flights:
                 self.events.put(("rollout", flight.key, None, self.store_failure))
+            return
+        if self.halted or self.stop_requested():  # stopping: start nothing new
+            self._halt()
+            for flight in flights:
+                self.events.put(("rollout", flight.key, None, None))
             return
         first = flights[0]
         examples = [f.example for f in flights]
@@ -550,6 +566,10 @@ class Driver:
     ) -> None:
         """Complete each rollout of a batch as if it had run alone; retry a failed call."""
         store_error = store_error or self.store_failure
+        if store_error is None and _not_run(fut):
+            for key in keys:
+                self._drop(key)
+            return
         exc = None if store_error is not None else fut.exception()
         flights = [self.flights[k] for k in keys]
         retryable = not isinstance(exc, EvaluatorError | KeyboardInterrupt) and not self.aborting
@@ -602,6 +622,9 @@ class Driver:
             del self.flights[key]
             self._cancel_queued()
             return
+        if _not_run(fut):  # cancelled, never started, or broken off by Ctrl-C
+            self._drop(key)
+            return
         exc = fut.exception()
         if isinstance(exc, InfrastructureError) or (isinstance(exc, LMError) and exc.transient):
             self._infrastructure_stop(key, exc)
@@ -645,14 +668,44 @@ class Driver:
         The reserved unit goes back (no metric call is counted), the waiting jobs are
         dropped as on a stop request, and a resume runs the rollout again.
         """
-        del self.flights[key]
-        self.state.budget.release(1)
-        if self.state.stop_reason is None:
+        if self.state.stop_reason is None and not self.halted:
             self.state.stop_reason = (
                 f"infrastructure failure, rollout not recorded: {exc}; fix it and resume "
                 "with the same run_dir to retry"
             )
-        self.halted = True
+        self._drop(key)
+
+    def _drop(self, key: RolloutKey) -> None:
+        """Forget a rollout that has no result (not run, interrupted): the run stops."""
+        del self.flights[key]
+        self.state.budget.release(1)
+        self._halt()
+
+    def _halt(self) -> None:
+        """Stop dispatching; what is queued is cancelled, what runs gets `ABANDON_AFTER`."""
+        if not self.halted:
+            self.halted = True
+            self.halted_at = time.monotonic()
+            self._cancel_queued()
+
+    def _abandon(self) -> None:
+        """Stop waiting for in-flight work after a stop request (it is not recorded)."""
+        proposals = sum(
+            jr.dispatched and isinstance(jr.pending, Propose) for jr in self.running.values()
+        )
+        self.abandoned = len(self.flights) + proposals
+        log.warning(
+            "stopped waiting for %d rollouts and %d proposals still running %.0f s after the "
+            "stop request; they are not recorded, and a resume runs them again",
+            len(self.flights),
+            proposals,
+            ABANDON_AFTER,
+        )
+        self._cancel_queued()
+        self.state.budget.release(len(self.flights))
+        self.flights.clear()
+        self.running.clear()
+        self.awaiting.clear()
 
     # -- live and replay loops -----------------------------------------------
 
@@ -667,6 +720,10 @@ class Driver:
 
     def _wait_live(self) -> None:
         while True:
+            late = self.halted_at > 0 and time.monotonic() - self.halted_at >= ABANDON_AFTER
+            if late and self.aborting is None and self._outstanding():
+                self._abandon()
+                return
             try:
                 item = self.events.get(timeout=0.2)
             except queue.Empty:
@@ -679,7 +736,7 @@ class Driver:
                         return
                     raise RuntimeError("engine has running jobs but nothing in flight") from None
                 if not self.halted and self.stop_requested():
-                    self.halted = True
+                    self._halt()
                 continue
             kind = item[0]
             if kind == "rollout":
@@ -689,6 +746,10 @@ class Driver:
                 self._on_batch(item[1], item[2], item[3])
                 continue
             _, job_id, step, result = item
+            if isinstance(result, RunInterrupted):  # Ctrl-C broke the call off: no result
+                self._halt()
+                self.running.pop(job_id, None)
+                return
             if kind == "propose":
                 payload = (
                     result.to_dict()
@@ -827,6 +888,22 @@ def _checked_batch(
                 f"{candidate.id!r} on example {example.id!r} ({split}) was expected"
             )
     return rollouts
+
+
+def _not_run(fut: Any) -> bool:
+    """Whether a rollout future has no result: never started, cancelled, or interrupted."""
+    return fut is None or fut.cancelled() or isinstance(fut.exception(), RunInterrupted)
+
+
+def _outcome(fut: Any) -> Any:
+    """A finished proposal's reply; `RunInterrupted` if Ctrl-C broke it off or it was
+    cancelled. Another KeyboardInterrupt (or SystemExit) propagates, as it would inline."""
+    if fut.cancelled():
+        return RunInterrupted()
+    exc = fut.exception()
+    if isinstance(exc, RunInterrupted):
+        return exc
+    return fut.result()
 
 
 def _safe_propose(proposer: Proposer, request: Any) -> ProposerReply | BaseException:

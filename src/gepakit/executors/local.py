@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_inline = threading.local()
+
+
+def in_inline_call() -> bool:
+    """Whether this thread is inside a call an `InlineExecutor` is running.
+
+    The Ctrl-C handler of `gepakit.optimize` uses it: a blocking call (an LM request)
+    on the main thread is interrupted at once instead of being waited for.
+    """
+    return getattr(_inline, "depth", 0) > 0
 
 
 class InlineExecutor:
@@ -17,30 +29,82 @@ class InlineExecutor:
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         fut: Future[T] = Future()
+        _inline.depth = getattr(_inline, "depth", 0) + 1
         try:
             fut.set_result(fn(*args))
         except BaseException as exc:
             fut.set_exception(exc)
+        finally:
+            _inline.depth -= 1
         return fut
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, wait: bool = True) -> None:
         return None
 
 
 class ThreadExecutor:
-    """A pool of `workers` threads shared by every in-flight rollout."""
+    """A pool of `workers` daemon threads shared by every in-flight rollout.
+
+    The threads are daemons, so a stopped run never keeps the process alive waiting
+    for a hung call: `shutdown(wait=False)` cancels what has not started and returns.
+    """
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gepakit")
+        self._queue: queue.SimpleQueue[
+            tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None
+        ]
+        self._queue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"gepakit-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._closed = False
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fut, fn, args = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+            del fut, fn, args, item
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
-        return self._pool.submit(fn, *args)
+        if self._closed:
+            raise RuntimeError("the executor was shut down")
+        fut: Future[T] = Future()
+        self._queue.put((fut, fn, args))
+        return fut
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Cancel calls not started yet; with `wait`, wait for the running ones."""
+        if self._closed:
+            return
+        self._closed = True
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 class AsyncioExecutor:
@@ -68,8 +132,9 @@ class AsyncioExecutor:
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(self._guarded(fn, args), self._loop)
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, wait: bool = True) -> None:
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-        self._loop.close()
+            self._thread.join(timeout=5 if wait else 0.5)
+        if not self._thread.is_alive():
+            self._loop.close()
