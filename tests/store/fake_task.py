@@ -84,7 +84,7 @@ class Evaluator:
         return Score(
             1.0 if ok else 0.0,
             feedback=("correct" if ok else f"the instruction should mention '{word}'") + cut,
-            output={"answer": (word if ok else "?") + cut, "raw" + cut: cut},
+            output={"answer": (word if ok else "?") + cut, **({cut: cut} if cut else {})},
             trace={"instruction": {"outputs": cut}} if cut else None,
         )
 
