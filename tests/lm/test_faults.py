@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -295,3 +296,42 @@ def test_second_ctrl_c_exits_at_once_with_the_store_consistent(
     assert proc.returncode != 0 and "second Ctrl-C" in err
     with SQLiteStore(tmp_path / "run") as store:  # consistent, resumable, lock released
         assert store.paid_count == 11
+
+
+def test_prompt_program_retries_show_in_the_run_ledger(fake_server: FakeOpenAIServer) -> None:
+    from gepakit.programs import PromptProgram
+
+    fake_server.script = ["500", "429bare"]
+    lm = resolve_lm("m", role="task", api_base=fake_server.url, retries=FAST, timeout=2.0)
+    program = PromptProgram(lm, labels=["hello from the fake server"])
+    ledger = UsageLedger()
+    program.use_ledger(ledger)
+    program.use_ledger(ledger)  # once is enough: retries are not counted twice
+    score = program({"system_prompt": "Say hello."}, {"text": "hi", "label": OK_REPLY})
+    assert score.score == 1.0
+    usage = ledger.usage("task")
+    assert (usage.calls, usage.retries, usage.requests) == (1, 2, fake_server.calls) == (1, 2, 3)
+
+
+def test_cancel_retries_ends_a_wait_at_once() -> None:
+    from gepakit.lm.retry import allow_retries, cancel_retries
+
+    class Busy:
+        model = "busy"
+
+        def complete(self, messages: Any, **params: Any) -> Any:
+            raise LMError("busy", status=503, retry_after=30.0, transient=True)
+
+        async def acomplete(self, messages: Any, **params: Any) -> Any:
+            raise NotImplementedError
+
+    lm = RetryingLM(Busy(), max_attempts=5, max_delay=30.0)
+    timer = threading.Timer(0.2, cancel_retries)
+    timer.start()
+    try:
+        out, seconds = _timed(lambda: lm.complete(user_message("x")))
+    finally:
+        timer.join()
+        allow_retries()
+    assert isinstance(out, LMError) and out.transient and "the run is stopping" in str(out)
+    assert seconds < 2.0
