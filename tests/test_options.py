@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import gepakit.api
 from gepakit import ConfigError, optimize
-from gepakit.engine.prompts import DEFAULT_TEMPLATE, EXTEND_TEMPLATE
+from gepakit.engine.profiles.compact import COMPACT_TEMPLATE, EXTEND_TEMPLATE
+from gepakit.engine.prompts import DEFAULT_TEMPLATE
 from gepakit.engine.reflection import ReflectionRequest, ReflectiveProposer
 from gepakit.engine.state import SearchConfig
 from gepakit.errors import StoreError
@@ -204,6 +205,7 @@ def _fields(template: str) -> set[str]:
 def test_built_in_templates_use_only_known_placeholders() -> None:
     assert _fields(DEFAULT_TEMPLATE) <= TEMPLATE_PLACEHOLDERS
     assert _fields(EXTEND_TEMPLATE) <= TEMPLATE_PLACEHOLDERS
+    assert _fields(COMPACT_TEMPLATE) <= TEMPLATE_PLACEHOLDERS
     check_option("reflection_prompt_template", DEFAULT_TEMPLATE)
 
 
@@ -421,7 +423,14 @@ def test_fuzz_the_gepa_front_door_raises_only_gepakit_errors_before_any_call(
 # (they do not shape which rollouts are replayed). A new search or reflection option is
 # either compared on resume (give its row a spec_key and store it in store/spec.py's
 # run_spec) or listed here.
-MAY_CHANGE_ON_RESUME = {"reflection_lm", "instruction_proposer", "reflection_prompt_template"}
+MAY_CHANGE_ON_RESUME = {
+    "reflection_lm",
+    "instruction_proposer",
+    "reflection_prompt_template",
+    "reflection_style",
+    "reflection_lm_kwargs",
+    "max_text_chars",
+}
 
 
 def test_every_search_option_is_compared_on_resume_or_said_not_to_be() -> None:
