@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gepakit import ConfigError
 from gepakit.config import FIELDS, TOML_OPTIONS, load_config, load_jsonl, run_from_config
-from gepakit.options import OPTIONS
+from gepakit.options import OPTIONS, check_option
 
 EVALUATOR = """
 from gepakit import Score
@@ -202,3 +206,57 @@ def test_jsonl_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n')
     assert [r["id"] for r in load_jsonl(path)] == ["a", "b"]
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_string(k)} = {_toml(v)}" for k, v in value.items())  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return "{" + inner + "}"
+    return json.dumps(value)
+
+
+TOML_VALUES = st.recursive(
+    st.one_of(
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5),
+        st.sampled_from(["pareto", "all", "thread", "{examples}", "", "light"]),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=3,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(TOML_OPTIONS), value=TOML_VALUES)
+def test_fuzz_the_options_table_accepts_exactly_what_optimize_accepts(
+    tmp_path: Path, name: str, value: Any
+) -> None:
+    path = write_project(tmp_path, BASE + f"[options]\n{name} = {_toml(value)}\n")
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        assert f"options.{name}" in str(error), error
+        with pytest.raises(ConfigError):
+            check_option(name, value)
+    else:
+        assert check_option(name, config.options[name]) == value or value != value
