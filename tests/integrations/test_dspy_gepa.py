@@ -270,7 +270,7 @@ def test_metric_signature_checked_up_front() -> None:
         ({"auto": "light", "max_metric_calls": 10}, "exactly one"),
         ({}, "exactly one"),
         ({"auto": "extreme"}, "auto must be one of"),
-        ({"max_metric_calls": 10, "gepa_kwargs": {"batch_sampler": "x"}}, "gepa_kwargs"),
+        ({"max_metric_calls": 10, "gepa_kwargs": {"batch_sampler": "x"}}, "batch_sampler"),
         ({"max_metric_calls": 10, "code_proposer": lambda **k: {}}, "code_proposer"),
         ({"max_metric_calls": 10, "track_best_outputs": True}, "track_stats"),
         ({"max_metric_calls": 10, "max_merge_invocations": None}, "max_merge_invocations"),

@@ -336,6 +336,7 @@ class GEPA(Teleprompter):
             raise ConfigError(f"num_threads must be >= 1, got {num_threads!r}")
         self.gepa_kwargs = dict(gepa_kwargs or {})
         self.translated = gepa_kwargs_module.translate(self.gepa_kwargs, _optimize_params())
+        _check_gepakit_values(self.translated.options)  # as gepakit.optimize will check them
         self.options = _check_options(options)
         # Reflection options shape the proposer GEPA builds (optimize never sees them).
         self.reflection_style: str = self.options.pop("reflection_style", "auto")
