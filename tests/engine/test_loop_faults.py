@@ -148,3 +148,35 @@ def test_an_outage_after_the_seed_returns_the_result_so_far(tmp_path: Any) -> No
     with SQLiteStore(tmp_path / "run", readonly=True) as store:
         assert store.paid_count == result.total_metric_calls
         assert all(r.error is None for _, r in store.rollouts())
+
+
+def test_a_reflection_lm_outage_is_not_a_failed_proposal_and_resume_retries_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gepakit.lm.retry import RetryingLM
+
+    monkeypatch.setattr(RetryingLM, "delay", lambda self, retry, error: 0.0)
+    task = ToyTask(train_size=4, val_size=4)
+    down = {"on": True}
+    prompts: list[str] = []
+
+    def reflect(prompt: str) -> str:
+        prompts.append(prompt)
+        if down["on"]:
+            raise LMError("cannot connect to http://127.0.0.1:9/v1 (gave up)", transient=True)
+        return task.reflect(prompt)
+
+    args: dict[str, Any] = {
+        "evaluator": task.evaluate,
+        "reflection_lm": reflect,
+        "max_metric_calls": 60,
+        "run_dir": tmp_path / "run",
+    }
+    first = optimize(task.seed_candidate, task.trainset, task.valset, **args)
+    assert "infrastructure failure, reflection not recorded" in first.stop_reason
+    assert first.proposals == ()  # no failed proposal is stored
+    assert len(prompts) == 5  # one proposal's attempts: the run stopped at the first outage
+    down["on"] = False
+    second = optimize(task.seed_candidate, task.trainset, task.valset, **args)
+    assert second.proposals and "infrastructure" not in second.stop_reason
+    assert second.best_score > second.val_aggregate_scores[0]

@@ -750,6 +750,15 @@ class Driver:
                 self._halt()
                 self.running.pop(job_id, None)
                 return
+            if kind == "propose" and _is_outage(result):  # not a reply: retried on resume
+                if self.state.stop_reason is None and not self.halted:
+                    self.state.stop_reason = (
+                        f"infrastructure failure, reflection not recorded: {result}; fix it "
+                        "and resume with the same run_dir to retry"
+                    )
+                self._halt()
+                self.running.pop(job_id, None)
+                return
             if kind == "propose":
                 payload = (
                     result.to_dict()
@@ -888,6 +897,11 @@ def _checked_batch(
                 f"{candidate.id!r} on example {example.id!r} ({split}) was expected"
             )
     return rollouts
+
+
+def _is_outage(result: Any) -> bool:
+    """Whether a proposer outcome is an LM outage (after retries) rather than a reply."""
+    return isinstance(result, BaseException) and is_infrastructure_failure(result)
 
 
 def _not_run(fut: Any) -> bool:
