@@ -1,6 +1,6 @@
 """Run a small optimization whose task LM is the fake server (used by the Ctrl-C tests).
 
-Usage: python ctrlc_run.py URL RUN_DIR WORKERS
+Usage: python ctrlc_run.py URL RUN_DIR WORKERS [async]
 Prints one JSON line with the result's stop reason and metric calls.
 """
 
@@ -22,11 +22,15 @@ def main() -> None:
         lm.complete(user_message(candidate["instruction"] + example["q"]))
         return 0.0
 
+    async def aevaluate(candidate: dict[str, str], example: dict[str, Any]) -> float:
+        await lm.acomplete(user_message(candidate["instruction"] + example["q"]))
+        return 0.0
+
     result = gepakit.optimize(
         {"instruction": "Answer."},
         [{"id": f"t{i}", "q": str(i)} for i in range(4)],
         [{"id": f"v{i}", "q": str(i)} for i in range(8)],
-        evaluator=evaluate,
+        evaluator=aevaluate if sys.argv[4:] == ["async"] else evaluate,
         reflection_lm=lambda prompt: "```\nAnswer well.\n```",
         max_metric_calls=100,
         workers=workers,

@@ -240,9 +240,11 @@ def test_a_run_against_a_dead_server_records_nothing_and_resumes(
 CTRLC_SCRIPT = Path(__file__).with_name("ctrlc_run.py")
 
 
-def _start(server: FakeOpenAIServer, run_dir: Path, workers: int) -> subprocess.Popen[str]:
+def _start(
+    server: FakeOpenAIServer, run_dir: Path, workers: int, *extra: str
+) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(CTRLC_SCRIPT), server.url, str(run_dir), str(workers)],
+        [sys.executable, str(CTRLC_SCRIPT), server.url, str(run_dir), str(workers), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -257,13 +259,13 @@ def _start(server: FakeOpenAIServer, run_dir: Path, workers: int) -> subprocess.
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize(("workers", "mode"), [(1, "sync"), (3, "sync"), (3, "async")])
 def test_first_ctrl_c_returns_the_result_within_seconds(
-    fake_server: FakeOpenAIServer, tmp_path: Path, workers: int
+    fake_server: FakeOpenAIServer, tmp_path: Path, workers: int, mode: str
 ) -> None:
     fake_server.hang_seconds = 60.0  # far longer than the test may take
     fake_server.script = ["ok"] * 11 + ["hang"] * 20
-    proc = _start(fake_server, tmp_path / "run", workers)
+    proc = _start(fake_server, tmp_path / "run", workers, mode)
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
