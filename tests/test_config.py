@@ -117,7 +117,7 @@ def test_options_reach_optimize(tmp_path: Path) -> None:
         (
             ('run_dir = "out"', 'run_dir = "out"\n[options]\nuse_merge = "no"'),
             "options.use_merge",
-            "must be True or False, got 'no'",
+            "must be true or false, got 'no'",
         ),
         (
             ('run_dir = "out"', 'run_dir = "out"\n[options]\ntimeout = nan'),

@@ -232,7 +232,10 @@ def _checked(path: Path, key: str, name: str, value: Any) -> Any:
     try:
         return check_option(name, value, label="value")
     except ConfigError as error:
-        raise _error(path, key, str(error).removeprefix("value ")) from None
+        option = OPTIONS[name]  # say what a valid value is in TOML's words (true, not True)
+        message = str(error).removeprefix("value ")
+        message = message.replace(f"must be {option.kind}", f"must be {option.toml_kind}")
+        raise _error(path, key, message) from None
 
 
 def _top_level(path: Path, raw: Mapping[str, Any], name: str) -> Any:
