@@ -26,7 +26,7 @@ assert md.version("gepakit") == gepakit.__version__
 task = ToyTask(num_rules=3)
 result = gepakit.optimize(task.seed_candidate, task.trainset, task.valset,
                           evaluator=task.evaluate, reflection_lm=task.reflect,
-                          max_metric_calls=60, progress=False)
+                          max_metric_calls=60, quiet=True)
 assert result.best_score > result.val_aggregate_scores[0], result
 print(f"smoke test ok: gepakit {gepakit.__version__}, best {result.best_score:.3f}")
 PY

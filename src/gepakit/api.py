@@ -143,6 +143,7 @@ def _proposer(
     style: str = "auto",
     lm_kwargs: Mapping[str, Any] | None = None,
     max_text_chars: int | None = None,
+    api_base: str | None = None,
 ) -> Proposer:
     if instruction_proposer is not None:
         if hasattr(instruction_proposer, "propose"):
@@ -156,21 +157,24 @@ def _proposer(
     if reflection_lm is None:
         raise ConfigError("reflection_lm is required unless instruction_proposer= is given")
     profile = resolve_style(style, reflection_lm)
-    prompt_fn = _prompt_fn(reflection_lm, ledger, lm_kwargs or {})
+    prompt_fn = _prompt_fn(reflection_lm, ledger, lm_kwargs or {}, api_base)
     return make_proposer(profile, prompt_fn, templates=templates, max_text_chars=max_text_chars)
 
 
-def _prompt_fn(reflection_lm: Any, ledger: Any, lm_kwargs: Mapping[str, Any]) -> Any:
+def _prompt_fn(
+    reflection_lm: Any, ledger: Any, lm_kwargs: Mapping[str, Any], api_base: str | None = None
+) -> Any:
     """A `prompt -> reply` function from a callable, an LM object or a model string.
 
     Sampling is the user's: the LM's own settings, with `lm_kwargs` on top of them for
-    every call; nothing is forced.
+    every call; nothing is forced. `api_base` applies to a model-name LM.
     """
     if isinstance(reflection_lm, str) or hasattr(reflection_lm, "complete"):
         from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 
+        base = api_base if isinstance(reflection_lm, str) else None
         try:
-            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger)
+            lm = resolve_lm(reflection_lm, role="reflection", ledger=ledger, api_base=base)
         except ConfigError as error:
             raise ConfigError(f"reflection_lm: {error}") from None
         return as_prompt_fn(lm, **lm_kwargs)
@@ -333,23 +337,46 @@ def optimize(
     wandb_init_kwargs: Mapping[str, Any] | None = None,
     store: RunStore | None = None,
     run_metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    api_base: str | None = None,
+    register_prompt: str | None = None,
+    quiet: bool = False,
 ) -> Result:
     """Optimize the texts of `seed_candidate` with GEPA.
 
-    Args:
-        seed_candidate: component name -> starting text.
-        trainset: examples for reflection minibatches; an example's id is its "id"
-            key or attribute, else a hash of its content.
+    Data and evaluation:
+        seed_candidate: component name -> starting text, e.g. ``{"system_prompt": "..."}``.
+        trainset: examples for reflection minibatches (dicts, dataclasses, any objects;
+            `gepakit.load_examples` reads JSONL/CSV/Hugging Face datasets). An
+            example's id is its "id" key or attribute, else a hash of its content.
         valset: examples for scoring candidates (the Pareto frontier). Without one,
             the trainset is used, with a warning (risk of overfitting).
         evaluator: ``evaluator(candidate: dict, example) -> float | Score``; may be
             ``async def``. An evaluator that also has ``evaluate_batch(candidate,
             examples, split, capture_traces) -> rollouts`` (`BatchEvaluator`) is called
             once per minibatch or valset request instead of once per example.
-        reflection_lm: a callable ``prompt -> reply``, an LM object or a model name
-            ("local", "openai/gpt-4o-mini", ...). Required unless instruction_proposer.
+            `gepakit.programs.PromptProgram` is a ready-made one.
+        failure_score: score of a rollout whose evaluator raised or returned NaN
+            (default 0.0).
+        raise_on_exception: stop the run with `EvaluatorError` when the evaluator
+            raises, instead of scoring `failure_score` (default False).
+        perfect_score: the best score an example can get (default 1.0).
+
+    Reflection:
+        reflection_lm: the model that rewrites the texts: a name ("local",
+            "openai/gpt-4o-mini", "<provider>/<model>" via LiteLLM), an LM object, a
+            ``dspy.LM`` or a callable ``prompt -> reply``. Required unless
+            instruction_proposer is given.
+        api_base: base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp) for a
+            model-name reflection_lm.
         instruction_proposer: ``fn(candidate, reflective_dataset, components) -> dict``
-            replacing the built-in reflection.
+            (or an object with ``propose``) replacing the built-in reflection.
+        reflection_minibatch_size: train examples per reflection step (default 3).
+        component_selector: which components a proposal rewrites: "round_robin"
+            (default), "all", or a callable / object with ``select``.
+        reflection_prompt_template: the reflection prompt, or a dict component ->
+            template; placeholders ``{component}`` ``{current_text}`` ``{examples}``
+            ``{rejected}`` ``{format_hints}``.
         reflection_style: how the reflection LM is prompted and its reply handled:
             "general" (for capable models: infer the task, write complete instructions,
             no shape, no length cap), "compact" (tuned for small local models: a shape
@@ -363,30 +390,87 @@ def optimize(
         max_error_rate: stop with `EvaluatorError` when a larger share of one minibatch
             or val evaluation fails (the evaluator raised or returned NaN); default 0.5;
             None never stops (failures are scored `failure_score`, with a warning).
-        max_metric_calls / auto / max_full_evals: the budget; give exactly one.
-        seed: seed of the optimizer's random choices. None draws one, records it in the
-            result (and the run_dir), and a resume of that run_dir reuses it.
-        workers: rollouts running at once. max_concurrent_proposals: proposals in flight.
+
+    Budget (give exactly one):
+        max_metric_calls: budget in rollouts (metric calls); exact, never exceeded.
+        auto: budget preset "light", "medium" or "heavy" (DSPy's formula).
+        max_full_evals: budget in full passes over train + val.
+
+    Search:
+        candidate_selection_strategy: how a proposal's parent is chosen: "pareto"
+            (default), "current_best", "epsilon_greedy", or a callable / selector.
+        skip_perfect_score: skip reflection on a minibatch where every score is
+            `perfect_score` (default True).
+        acceptance: when a child beats its parent on the minibatch: "improvement"
+            (default, strictly better sum), "improvement_or_equal", or an object with
+            ``decide(parent_scores, child_scores)``.
+        use_merge: also try merges of two lineages (no LM call; default True).
+        max_merge_invocations: most merges tried in a run (default 5).
+        merge_subsample_size: val examples a merged candidate is first scored on
+            (default 5).
+        track_best_outputs: keep the outputs of the best candidates per val example
+            (`Result.best_outputs_valset`; default False).
+        seed: seed of the optimizer's random choices (default 0). None draws one,
+            records it in the result (and the run_dir), and a resume reuses it.
+
+    Execution:
+        workers: rollouts running at once (default 1).
+        max_concurrent_proposals: proposals in flight at once (default 1).
+        executor: where rollouts run: "inline", "thread", "ray" or an object with
+            ``submit``; default inline for 1 worker, threads for more, asyncio for
+            async evaluators.
+
+    Run directory, cache and resume:
         run_dir: persist the run there (SQLite); calling again with the same run_dir
-            resumes it. cache: a shared evaluation cache file.
+            resumes it (a finished run returns its stored result, with a warning; a
+            larger max_metric_calls extends it).
+        overwrite: start over on a used run_dir: the old run is moved to
+            ``<run_dir>.old-<time>`` (default False).
+        cache: a shared evaluation cache file (rollouts reused across runs).
+        evaluator_id: names the evaluator in the store and cache; default its
+            qualified name. Change it when the evaluator's behaviour changes.
+        store: a `RunStore` object instead of run_dir (advanced).
         run_metadata: JSON data saved with the run (e.g. how to rebuild it for resume).
-        callbacks: `EventSink`s notified of the run's events.
-        progress: show live progress on the terminal; None (default) shows it only
-            when stderr is a terminal.
+
+    Stopping (besides the budget; Ctrl-C or a STOP file in run_dir also stop a run
+    cleanly and return the result so far):
+        timeout: stop after this many seconds; a valset pass is not started after it.
+        stop_after_no_improvement: stop after this many proposals without a new best.
+        score_threshold: stop when the best mean val score reaches this.
+        stop_callback: ``fn(view) -> bool`` called before each proposal; True stops.
+
+    Visibility and tracking:
+        progress: the live display: True, False, or None (default: shown on a
+            terminal and in Jupyter). Independently, one INFO line per proposal goes
+            to the ``gepakit`` logger (shown on stderr when logging is not configured
+            and no display is shown).
+        quiet: no display and no log lines (warnings still show; default False).
+        callbacks: `EventSink` objects notified of the run's events.
         use_mlflow / mlflow_tracking_uri / mlflow_experiment_name: log the run to
-            MLflow (`gepakit.integrations.tracking.MLflowSink`; extra ``mlflow``).
+            MLflow: params (models, search settings), metrics (scores, tokens,
+            cost_usd), candidates as they are found (`MLflowSink`; extra ``mlflow``).
+        register_prompt: register the best prompt in MLflow's Prompt Registry under
+            this name (implies use_mlflow).
         use_wandb / wandb_init_kwargs: log the run to W&B (`WandbSink`; extra ``wandb``).
 
     Returns:
-        The `Result`: candidates, scores, lineage, frontier, proposals, usage.
+        The `Result`: candidates, scores, lineage, frontier, proposals, usage, and why
+        the run stopped (`stop_reason`). Score it on a test set with `gepakit.evaluate`.
 
-    Every option is described once in `gepakit.options.OPTIONS`.
+    Every option is also described in `gepakit.options.OPTIONS`.
 
     Raises:
         ConfigError / TypeError: invalid inputs, before any evaluator or LM call; the
             message names the option.
+        EvaluatorError: the evaluator failed on every val example with the seed (or
+            raised with raise_on_exception=True).
+        RunInUseError / ResumeMismatchError / StoreError: the run_dir is in use, holds
+            a different run, or cannot be read or written.
     """
-    check_options(locals())  # first: locals() holds exactly the arguments here
+    settings = dict(locals())  # first: locals() holds exactly the arguments here
+    check_options(settings)
+    if quiet and progress:
+        raise ConfigError("quiet=True and progress=True contradict each other; give one")
     seed_cand = _check_seed(seed_candidate)
     _check_templates(reflection_prompt_template, seed_cand)
     train = make_examples(trainset, "trainset")
@@ -444,7 +528,9 @@ def optimize(
         style=reflection_style,
         lm_kwargs=reflection_lm_kwargs,
         max_text_chars=max_text_chars,
+        api_base=api_base,
     )
+    before = _prepare_run_dir(run_dir, store, overwrite)
     runner = RolloutRunner(
         evaluator, failure_score=failure_score, raise_on_exception=raise_on_exception
     )
@@ -469,6 +555,9 @@ def optimize(
         extra_sinks = _extra_sinks(
             progress,
             ledger,
+            quiet=quiet,
+            register_prompt=register_prompt,
+            params=_tracked_settings(settings, limit, seed),
             use_mlflow=use_mlflow,
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_experiment_name=mlflow_experiment_name,
@@ -520,7 +609,9 @@ def optimize(
         with _signals(flag):
             driver.run()
         finished = True
-    except BaseException:
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt):
+            _record_failure(owned, error)
         _close(owned)
         _close_sinks(extra_sinks)
         raise
@@ -529,13 +620,15 @@ def optimize(
         _shutdown(rollout_exec, wait=wait)
         _shutdown(proposer_exec, wait=wait)
     if state.seed_error is not None:
-        _close(owned)
-        _close_sinks(extra_sinks)
-        raise EvaluatorError(
+        seed_failed = EvaluatorError(
             f"the evaluator failed on every val example with the seed candidate (first error "
             f"on {state.seed_error}). Nothing was sent to the reflection LM; fix the evaluator "
             "(raise_on_exception=True shows the full traceback).",
         )
+        _record_failure(owned, seed_failed)
+        _close(owned)
+        _close_sinks(extra_sinks)
+        raise seed_failed
     if not state.candidates:  # stopped before the seed was scored: no result to return
         _close(owned)
         _close_sinks(extra_sinks)
@@ -559,7 +652,56 @@ def optimize(
         }
     )
     _close(owned)
+    unchanged = before is not None and result.total_metric_calls == before.metric_calls
+    if before is not None and before.kind == "finished" and unchanged:
+        log.warning(
+            "%s already held a finished run: this is its stored result (no new metric "
+            "calls). Pass overwrite=True (gepakit run --fresh) to start over, or raise "
+            "max_metric_calls to extend it.",
+            run_dir,
+        )
     return result
+
+
+def _prepare_run_dir(run_dir: str | Path | None, store: Any, overwrite: bool) -> Any:
+    """Move a used run_dir aside for `overwrite`; else the run's state before this call."""
+    if overwrite:
+        if run_dir is None:
+            raise ConfigError("overwrite=True needs a run_dir (there is nothing to start over)")
+        from gepakit.run_state import start_fresh
+
+        start_fresh(run_dir)
+        return None
+    if run_dir is None or store is not None:
+        return None
+    from gepakit.errors import StoreError
+    from gepakit.run_state import run_state
+
+    try:
+        return run_state(run_dir)
+    except StoreError:  # a damaged run: opening it for the run says why
+        return None
+
+
+def _record_failure(owned: Any, error: BaseException) -> None:
+    """Log the error in the run store, so `gepakit status` says the run failed."""
+    if owned is not None and owned.store is not None:
+        from gepakit.run_state import record_failure
+
+        record_failure(owned.store, error)
+
+
+_UNTRACKED = frozenset(
+    {"seed_candidate", "trainset", "valset", "callbacks", "store", "run_metadata", "progress",
+     "quiet", "wandb_init_kwargs", "mlflow_tracking_uri", "stop_callback"}
+)  # fmt: skip
+
+
+def _tracked_settings(settings: Mapping[str, Any], limit: int, seed: int) -> dict[str, Any]:
+    """The settings a tracker logs as params (what users filter runs by)."""
+    out = {k: v for k, v in settings.items() if k not in _UNTRACKED}
+    out.update(max_metric_calls=limit, seed=seed)
+    return out
 
 
 def _check_templates(templates: Any, seed: Candidate) -> None:
@@ -625,15 +767,17 @@ def _new_ledger() -> Any:
     return UsageLedger()
 
 
-def _extra_sinks(progress: bool | None, ledger: Any, **tracking: Any) -> list[EventSink]:
-    """The progress display and experiment trackers `optimize`'s options ask for."""
+def _extra_sinks(
+    progress: bool | None, ledger: Any, *, quiet: bool = False, **tracking: Any
+) -> list[EventSink]:
+    """The progress display, log lines and experiment trackers `optimize`'s options ask for."""
     from gepakit.progress import progress_sinks
 
-    sinks = progress_sinks(progress, ledger=ledger)
-    if tracking["use_mlflow"] or tracking["use_wandb"]:
+    sinks = progress_sinks(progress, ledger=ledger, quiet=quiet)
+    if tracking["use_mlflow"] or tracking["use_wandb"] or tracking["register_prompt"]:
         from gepakit.integrations.tracking import tracking_sinks
 
-        sinks += tracking_sinks(**tracking)
+        sinks += tracking_sinks(ledger=ledger, **tracking)
     return sinks
 
 

@@ -30,6 +30,7 @@ TOP_LEVEL_OPTIONS = (
     "max_concurrent_proposals",
     "seed",
     "run_dir",
+    "api_base",
 )
 """Options of `gepakit.optimize` set at the top level of a config, not in [options]."""
 
@@ -129,6 +130,7 @@ class RunConfig:
     max_concurrent_proposals: int = 1
     seed: int = 0
     run_dir: Path | None = None
+    api_base: str | None = None
     report: Path | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -295,6 +297,7 @@ def load_config(path: str | Path) -> RunConfig:
         max_concurrent_proposals=_top_level(source, raw, "max_concurrent_proposals"),
         seed=_top_level(source, raw, "seed"),
         run_dir=run_dir,
+        api_base=_top_level(source, raw, "api_base"),
         report=report,
         options=_options(source, raw),
     )
@@ -357,7 +360,7 @@ def _evaluator(config: RunConfig) -> Callable[..., Any]:
     metric = values.pop("metric")
     if ":" in metric:
         metric = import_reference(metric, base, "program.metric", config.source)
-    return PromptProgram(metric=metric, **values)
+    return PromptProgram(metric=metric, api_base=config.api_base, **values)
 
 
 def run_from_config(config: RunConfig, *, progress: bool | None = None) -> Result:
@@ -382,7 +385,9 @@ def run_from_config(config: RunConfig, *, progress: bool | None = None) -> Resul
         if config.reflection_params:
             from gepakit.lm import resolve_lm
 
-            reflection = resolve_lm(reflection, role="reflection", **config.reflection_params)
+            base = {"api_base": config.api_base} if config.api_base else {}
+            params = {**base, **config.reflection_params}
+            reflection = resolve_lm(reflection, role="reflection", **params)
     result = optimize(
         dict(config.seed_candidate),
         load_jsonl(config.train),
@@ -396,6 +401,7 @@ def run_from_config(config: RunConfig, *, progress: bool | None = None) -> Resul
         max_concurrent_proposals=config.max_concurrent_proposals,
         seed=config.seed,
         run_dir=config.run_dir,
+        api_base=config.api_base,
         progress=progress,
         run_metadata={"cli_config": {"path": str(config.source)}},
         **config.options,

@@ -706,6 +706,37 @@ _ROWS = (
         toml=False,
     ),
     _o("run_metadata", "run", None, MAPPING, "JSON data saved with the run.", toml=False),
+    _o(
+        "overwrite",
+        "run",
+        False,
+        BOOL,
+        "Start over on a used run_dir: the old run is moved to <run_dir>.old-<time>.",
+    ),
+    _o(
+        "api_base",
+        "reflection",
+        None,
+        _TEXT_OR_NONE,
+        "Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp) for a model-name "
+        "reflection_lm (in a TOML config also for [program] task_lm).",
+    ),
+    _o(
+        "register_prompt",
+        "tracking",
+        None,
+        _TEXT_OR_NONE,
+        "Register the best prompt in MLflow's Prompt Registry under this name "
+        "(implies use_mlflow).",
+    ),
+    _o(
+        "quiet",
+        "run",
+        False,
+        BOOL,
+        "No progress display and no log lines (warnings still show).",
+        toml=False,
+    ),
 )
 
 OPTIONS: dict[str, Option] = {row.name: row for row in _ROWS}

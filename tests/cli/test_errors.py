@@ -117,17 +117,21 @@ def test_run_prints_the_prompt_and_why_it_stopped(tmp_path: Path) -> None:
     assert f"    {best}" in output
 
 
-def test_rerun_of_a_finished_run_hints_and_fresh_starts_over(tmp_path: Path) -> None:
+def test_rerun_of_a_finished_run_hints_and_fresh_starts_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = str(project(tmp_path))
     assert run("run", config, "--no-progress")[0] == 0
+    assert "already held" not in caplog.text
     code, output = run("run", config, "--no-progress")
     assert code == 0
-    assert "already held a finished run; this is its stored result" in output
-    assert "--fresh" in output
+    assert "already held a finished run: this is its stored result" in caplog.text
+    assert "gepakit run --fresh" in caplog.text
+    caplog.clear()
     code, output = run("run", config, "--no-progress", "--fresh")
     assert code == 0, output
     assert "Starting over: the previous run was moved to" in output
-    assert "already held" not in output
+    assert "already held" not in caplog.text
     (old,) = tmp_path.glob("out.old-*")
     assert (old / "run.db").is_file()
     assert gepakit.load_run(old).best_score == gepakit.load_run(tmp_path / "out").best_score

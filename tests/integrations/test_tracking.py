@@ -178,3 +178,63 @@ def test_tracking_sinks_choose_by_option() -> None:
     pytest.importorskip("wandb")
     kinds = [type(s) for s in tracking_sinks(use_mlflow=True, use_wandb=True)]
     assert kinds == [MLflowSink, WandbSink]
+
+
+def test_optimize_register_prompt_and_params(mlflow_uri: str) -> None:
+    """As the README documents it: optimize(use_mlflow=True, register_prompt=...), with a
+    local SQLite file as the tracking store (MLflow 3 refuses plain ./mlruns stores)."""
+    import mlflow
+
+    result = _run(
+        use_mlflow=True, mlflow_tracking_uri=mlflow_uri, mlflow_experiment_name="reg-opt",
+        register_prompt="intent-prompt", workers=2,
+    )  # fmt: skip
+    prompt = mlflow.genai.load_prompt("prompts:/intent-prompt/1")  # pyright: ignore[reportPrivateImportUsage]
+    assert prompt.template == result.best_candidate["prompt"]
+    client, run = _only_run(mlflow_uri, "reg-opt")
+    params = run.data.params
+    assert params["gepakit.reflection_lm"].endswith("_reflect")
+    assert params["gepakit.evaluator"].endswith("_evaluate")
+    assert params["gepakit.candidate_selection_strategy"] == "pareto"
+    assert params["gepakit.reflection_minibatch_size"] == "3"
+    assert params["gepakit.workers"] == "2" and params["gepakit.use_merge"] == "True"
+    assert params["gepakit.register_prompt"] == "intent-prompt"
+    metrics = run.data.metrics
+    assert "cost_usd" in metrics or "cost_usd_lower_bound" in metrics
+    assert "lm_prompt_tokens" in metrics
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "candidates")}
+    assert len(logged) == result.num_candidates
+
+
+def test_register_prompt_implies_mlflow() -> None:
+    pytest.importorskip("mlflow")
+    (sink,) = tracking_sinks(register_prompt="p")
+    assert isinstance(sink, MLflowSink) and sink.register_prompt == "p"
+
+
+def test_mlflow_keeps_candidates_of_a_crashed_run(mlflow_uri: str, tmp_path: Path) -> None:
+    calls = 0
+
+    def crashes_later(candidate: dict[str, str], example: dict[str, Any]) -> Score:
+        nonlocal calls
+        calls += 1
+        if calls > 20:
+            raise RuntimeError("machine on fire")
+        return _evaluate(candidate, example)
+
+    with pytest.raises(Exception, match="machine on fire"):
+        gepakit.optimize(
+            {"prompt": "go:"}, DATA[:4], DATA[4:], evaluator=crashes_later,
+            reflection_lm=_reflect, max_metric_calls=40, progress=False, raise_on_exception=True,
+            use_mlflow=True, mlflow_tracking_uri=mlflow_uri, mlflow_experiment_name="crash",
+        )  # fmt: skip
+    client, run = _only_run(mlflow_uri, "crash")
+    assert run.info.status == "FAILED"
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "best_prompt.txt" in names
+    logged = [a.path for a in client.list_artifacts(run.info.run_id, "candidates")]
+    assert "candidates/candidate_0000.json" in logged
+    seed = json.loads(
+        Path(client.download_artifacts(run.info.run_id, logged[0], str(tmp_path))).read_text()
+    )
+    assert seed["texts"] == {"prompt": "go:"} and seed["index"] == 0

@@ -225,3 +225,33 @@ def test_server_specific_params_are_not_sent_to_openai(
     assert "repeat_penalty" not in request and "extra_body" not in request
     assert request["temperature"] == 0.0 and request["max_tokens"] == 5
     assert caplog.text.count("not sending repeat_penalty to OpenAI") == 1
+
+
+def test_optimize_api_base_reaches_the_server(fake_server: FakeOpenAIServer) -> None:
+    import gepakit
+
+    data = [{"id": f"e{i}"} for i in range(3)]
+    gepakit.optimize(
+        {"p": "x"}, data, data, evaluator=lambda c, e: 0.0, reflection_lm="served-model",
+        api_base=fake_server.url, max_metric_calls=9, progress=False, use_merge=False,
+    )  # fmt: skip
+    assert fake_server.requests and fake_server.requests[0]["model"] == "served-model"
+
+
+def test_toml_api_base_reaches_the_server_for_both_lms(
+    fake_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from gepakit.config import load_config, run_from_config
+
+    (tmp_path / "d.jsonl").write_text(
+        "".join(f'{{"id": "e{i}", "text": "t{i}", "label": "no"}}\n' for i in range(3))
+    )
+    (tmp_path / "run.toml").write_text(
+        'seed_candidate = { system_prompt = "Say it." }\ntrain = "d.jsonl"\nval = "d.jsonl"\n'
+        f'reflection_lm = "reflector"\napi_base = "{fake_server.url}"\nmax_metric_calls = 9\n'
+        'report = false\n[program]\ntask_lm = "tasker"\n[options]\nuse_merge = false\n'
+    )
+    result = run_from_config(load_config(tmp_path / "run.toml"), progress=False)
+    models = {r["model"] for r in fake_server.requests}
+    assert models == {"tasker", "reflector"}
+    assert result.total_metric_calls == 9

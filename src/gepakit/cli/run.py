@@ -52,11 +52,18 @@ def run(
             "instead of resuming it.",
         ),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress display and no log lines.")
+    ] = False,
 ) -> None:
     """Run an optimization described by a TOML config file."""
+    import dataclasses
+
     from gepakit.config import load_config
 
     cfg = load_config(config)
+    if quiet:
+        cfg = dataclasses.replace(cfg, options={**cfg.options, "quiet": True})
     _check_outputs(cfg)
     if fresh and cfg.run_dir is not None:
         from gepakit.run_state import start_fresh
@@ -84,22 +91,13 @@ def _run_and_report(cfg: Any, *, progress: bool | None, resumed: bool) -> None:
     """Run `cfg`, print what was found and why it stopped; exit codes per cli.errors."""
     from gepakit.cli.errors import Interrupted, NothingFound
     from gepakit.config import run_from_config
-    from gepakit.run_state import run_state
 
-    before = run_state(cfg.run_dir) if cfg.run_dir is not None else None
+    # (optimize warns when a finished run is re-run and its stored result comes back)
     try:
         result = run_from_config(cfg, progress=progress)
     except KeyboardInterrupt:
         raise Interrupted(_resume_hint(cfg, "interrupted")) from None
     _print_summary(result, cfg, resumed=resumed)
-    unchanged = before is not None and result.total_metric_calls == before.metric_calls
-    if before is not None and before.kind == "finished" and unchanged:
-        typer.echo(
-            f"Note: {cfg.run_dir} already held a finished run; this is its stored result "
-            "(no new metric calls). Use --fresh to start over, or raise the budget to "
-            "extend it.",
-            err=True,
-        )
     if result.stop_reason == "stopped on request":
         raise Interrupted(_resume_hint(cfg, "stopped on request"))
     failed = [p for p in result.proposals if p.decision == "failed"]

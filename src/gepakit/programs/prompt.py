@@ -27,11 +27,13 @@ def _local(lm: Any) -> bool:
     return _is_local(lm)
 
 
-def _as_lm(task_lm: TaskLMLike) -> LM:
+def _as_lm(task_lm: TaskLMLike, api_base: str | None = None) -> LM:
     if callable(getattr(task_lm, "complete", None)):
         return task_lm  # pyright: ignore[reportReturnType]
     from gepakit.lm import resolve_lm  # the LM layer loads providers lazily
 
+    if isinstance(task_lm, str) and api_base:
+        return resolve_lm(task_lm, role="task", api_base=api_base)
     return resolve_lm(task_lm, role="task")
 
 
@@ -105,6 +107,7 @@ class PromptProgram:
         labels: allowed answers; the feedback lists them.
         max_tokens: completion limit of the task LM.
         temperature: sampling temperature of the task LM.
+        api_base: base URL of an OpenAI-compatible server for a model-name `task_lm`.
 
     Raises:
         ConfigError: an unknown metric name or a `task_lm` that is not an LM.
@@ -122,8 +125,9 @@ class PromptProgram:
         labels: Sequence[str] | None = None,
         max_tokens: int = 64,
         temperature: float = 0.0,
+        api_base: str | None = None,
     ) -> None:
-        self.task_lm = _as_lm(task_lm)
+        self.task_lm = _as_lm(task_lm, api_base)
         self.component = component
         self.user_template = user_template
         self.template_fields = _template_fields(user_template)
