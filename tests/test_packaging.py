@@ -52,8 +52,10 @@ def test_long_description_has_no_relative_links() -> None:
     text = long_description()
     assert not RELATIVE_LINK.findall(text)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    if RELATIVE_LINK.search(readme):  # the substitution did real work
+    if re.search(r"!\[[^\]]*\]\((?!https?://)", readme):  # a relative image: made absolute
         assert "https://raw.githubusercontent.com/" in text
+    if RELATIVE_LINK.search(readme):  # relative links: made absolute
+        assert "https://github.com/gepakit/gepakit/blob/main/" in text
 
 
 @pytest.mark.parametrize(
