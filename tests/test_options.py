@@ -430,6 +430,7 @@ MAY_CHANGE_ON_RESUME = {
     "reflection_style",
     "reflection_lm_kwargs",
     "max_text_chars",
+    "api_base",  # where the reflection LM is served may move between sessions
 }
 
 
