@@ -541,6 +541,10 @@ def test_gepa_callbacks_fire_and_a_failing_one_never_crashes_the_run(
     rejected = [p for p in inner.proposals if p.decision == "rejected" and p.child_scores]
     assert len(rec.names("on_candidate_rejected")) == len(rejected)
     assert len(rec.names("on_proposal_start")) == len(rec.names("on_proposal_end")) > 0
+    sampled = rec.names("on_minibatch_sampled")
+    assert sampled and all(e["trainset_size"] == len(task.trainset) for e in sampled)
+    assert all(1 <= len(e["minibatch_ids"]) <= 3 for e in sampled)  # cached ones not re-run
+    assert all(0 <= i < len(task.trainset) for e in sampled for i in e["minibatch_ids"])
     minibatches = [n for n, traces in adapter.evaluate_calls if traces]
     assert [e["batch_size"] for e in rec.names("on_evaluation_start")] == minibatches
     assert len(rec.names("on_evaluation_end")) == len(minibatches)

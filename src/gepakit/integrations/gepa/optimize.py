@@ -520,6 +520,15 @@ def optimize(
     - `GEPACallback` hooks are called where gepakit has the matching event
       (see `gepakit.integrations.gepa.state.CALLED_HOOKS`); ``on_state_saved`` and
       ``on_pareto_front_updated`` are never called. A failing callback is logged.
+      As in gepa, ``on_evaluation_*`` cover minibatch evaluations (val ones give
+      ``on_valset_evaluated``) and ``on_budget_updated`` comes once per evaluation.
+    - A (candidate, example) pair evaluated before in the run is reused for free,
+      whatever ``cache_evaluation`` says (said once in an info message).
+    - Options gepa users pass as objects are read through a state-like object;
+      stoppers and selectors see ``i``, ``program_candidates``,
+      ``program_full_scores_val_set``, ``prog_candidate_val_subscores``,
+      ``get_pareto_front_mapping()``, ``total_num_evals`` and the round-robin
+      pointers, not gepa's full `GEPAState`.
     - Not supported (clear `ConfigError`): ``sampling_strategy``,
       ``selection_strategy``, ``reflection_strategy``, gepa ``EvaluationPolicy`` and
       `AcceptanceCriterion` objects, and options gepakit.optimize does not have yet

@@ -144,6 +144,7 @@ class Hooks:
         self.callbacks = list(callbacks)
         self.view = view
         self.iteration_open = False
+        self.trainset_size: int | None = None
         self._budget: dict[str, Any] | None = None
 
     @property
@@ -195,7 +196,11 @@ class Hooks:
     def evaluation_start(
         self, texts: Mapping[str, str], ids: Sequence[str], batch: Sequence[Any], traces: bool
     ) -> None:
-        """A minibatch evaluation (with traces) starts; val evaluations have their own event."""
+        """A minibatch evaluation (with traces) starts; val evaluations have their own event.
+
+        `ids` are the examples being evaluated: a minibatch's examples this candidate
+        was already evaluated on come from the cache and are not listed.
+        """
         if not traces:
             self.flush_budget()
             return
@@ -215,7 +220,7 @@ class Hooks:
                 "on_minibatch_sampled",
                 iteration=self.iteration,
                 minibatch_ids=[self.view.data_id(i) for i in ids],
-                trainset_size=None,
+                trainset_size=self.trainset_size,
             )
         self.fire(
             "on_evaluation_start",
@@ -295,6 +300,7 @@ class StateTracker(EventSink):
         self._id_to_index: dict[str, int] = {}
 
     def run_started(self, info: Mapping[str, Any]) -> None:
+        self.hooks.trainset_size = info.get("train")
         self.hooks.fire(
             "on_optimization_start",
             seed_candidate=dict(self.seed),
