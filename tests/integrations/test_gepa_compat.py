@@ -807,3 +807,10 @@ def test_a_callable_reflection_lm_is_counted_in_the_usage() -> None:
     reflected = [p for p in inner.proposals if p.replies]
     usage = inner.usage["roles"]["reflection"]
     assert usage["calls"] >= len(reflected) > 0
+
+
+def test_invalid_values_are_named_as_the_gepa_user_wrote_them() -> None:
+    with pytest.raises(ConfigError, match=r"^reflection_minibatch_size .*got 0"):
+        run_toy(max_metric_calls=60, reflection_minibatch_size=0)
+    with pytest.raises(ConfigError, match=r"^display_progress_bar .*got 'yes'"):
+        run_toy(max_metric_calls=60, display_progress_bar="yes")

@@ -25,6 +25,7 @@ from gepakit.engine.reflection import (
     ProposerReply,
     ReflectionRequest,
     format_examples,
+    reply_text,
 )
 from gepakit.errors import ConfigError, EvaluatorError
 from gepakit.integrations.gepa.state import Hooks
@@ -278,7 +279,7 @@ class TemplateProposer:
 
     def __init__(
         self,
-        prompt_fn: Callable[[str], str],
+        prompt_fn: Callable[[str], Any],
         templates: str | Mapping[str, str],
         fallback: Proposer,
     ) -> None:
@@ -315,7 +316,7 @@ class TemplateProposer:
             if template is None:
                 continue
             prompt = self.render(request, name, template)
-            reply = self.prompt_fn(prompt)
+            reply, _ = reply_text(self.prompt_fn(prompt))
             prompts[name], replies[name] = prompt, reply
             parsed = parse_reply(reply, request.candidate[name])
             if parsed.text is None:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from gepakit.api import optimize as gepakit_optimize
+from gepakit.engine.profiles import make_proposer, resolve_style
 from gepakit.engine.protocols import EventSink
-from gepakit.engine.reflection import CallableProposer, Proposer, ReflectiveProposer
+from gepakit.engine.reflection import CallableProposer, Proposer
 from gepakit.engine.selection import EpsilonGreedySelector
 from gepakit.errors import ConfigError
 from gepakit.integrations.gepa.adapter import (
@@ -106,7 +107,7 @@ class _LazyPromptFn:
     def __init__(self, spec: Any, params: Mapping[str, Any]) -> None:
         self.spec = spec
         self.params = dict(params)
-        self._fn: Callable[[str], str] | None = None
+        self._fn: Callable[[Any], Any] | None = None
         if not is_named_lm(spec):
             self._fn = spec
         else:
@@ -125,9 +126,14 @@ class _LazyPromptFn:
             wrapped = resolve_lm(FunctionLM(self.spec), role="reflection", ledger=ledger)
             self._fn = as_prompt_fn(wrapped)
 
-    def __call__(self, prompt: str) -> str:
+    @property
+    def accepts_images(self) -> bool:
+        """Whether the LM takes content parts (see `gepakit.engine.reflection.PromptFn`)."""
+        return bool(getattr(self._fn, "accepts_images", False))
+
+    def __call__(self, prompt: Any) -> Any:
         assert self._fn is not None
-        return str(self._fn(prompt))
+        return self._fn(prompt)
 
 
 class _ForwardLog(logging.Handler):
@@ -334,7 +340,8 @@ def _proposer(
     if reflection_lm_kwargs and not named:
         _warn("reflection_lm_kwargs is ignored for a callable reflection_lm (as in gepa)")
     prompt_fn = _LazyPromptFn(reflection_lm, reflection_lm_kwargs or {})
-    base: Proposer = ReflectiveProposer(prompt_fn)
+    # The built-in reflection, with gepakit's rule for the profile (compact for local models).
+    base: Proposer = make_proposer(resolve_style("auto", reflection_lm), prompt_fn)
     if template is not None:
         check_template(template, list(seed_candidate))
         base = TemplateProposer(prompt_fn, template, base)
@@ -602,6 +609,24 @@ def optimize(
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_experiment_name=mlflow_experiment_name,
         )
+    # Options gepa and gepakit share, checked by gepakit's option table under gepa's names.
+    shared = optimize_kwargs(
+        {
+            "max_metric_calls": limit,
+            "reflection_minibatch_size": 3 if minibatch is None else minibatch,
+            "skip_perfect_score": skip_perfect_score,
+            "perfect_score": perfect_score,
+            "raise_on_exception": raise_on_exception,
+            "use_merge": use_merge,
+            "max_merge_invocations": max_merge_invocations,
+            "track_best_outputs": track_best_outputs,
+            "seed": seed,
+            "run_dir": run_dir,
+            "display_progress_bar": display_progress_bar,
+        },
+        renames={"display_progress_bar": "progress"},
+        caller="gepakit.gepa.optimize",
+    )
     with _forward_logs(logger):
         result = gepakit_optimize(
             dict(seed_candidate),
@@ -609,23 +634,13 @@ def optimize(
             val,
             evaluator=bridge,
             instruction_proposer=proposer,
-            max_metric_calls=limit,
-            reflection_minibatch_size=minibatch or 3,
             candidate_selection_strategy=_candidate_selection(
                 candidate_selection_strategy, hooks, extra
             ),
             component_selector=_module_selection(module_selector, hooks),
-            skip_perfect_score=skip_perfect_score,
-            perfect_score=perfect_score,
-            raise_on_exception=raise_on_exception,
-            use_merge=use_merge,
-            max_merge_invocations=max_merge_invocations,
             acceptance=_acceptance(acceptance_criterion),
-            track_best_outputs=track_best_outputs,
-            seed=seed,
-            run_dir=run_dir,
             callbacks=[tracker, *sinks],
-            progress=display_progress_bar,
+            **shared,
             **extra,
         )
     return gepa_result(result, ids, _val_objectives(result, tracker, run_dir))
