@@ -260,3 +260,14 @@ def test_fuzz_the_options_table_accepts_exactly_what_optimize_accepts(
             check_option(name, value)
     else:
         assert check_option(name, config.options[name]) == value or value != value
+
+
+def test_csv_datasets_in_a_config(tmp_path: Path) -> None:
+    path = write_project(tmp_path)
+    for name in ("train", "val"):
+        rows = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        csv_text = "id,label\n" + "".join(f"{r['id']},{r['label']}\n" for r in rows)
+        (tmp_path / f"{name}.csv").write_text(csv_text, encoding="utf-8")
+    path.write_text(path.read_text().replace(".jsonl", ".csv"), encoding="utf-8")
+    result = run_from_config(load_config(path), progress=False)
+    assert result.best_score == 1.0

@@ -58,9 +58,9 @@ TOML_OPTIONS = tuple(n for n, o in OPTIONS.items() if o.toml and n not in _OWN_K
 FIELDS: dict[str, str] = {
     "seed_candidate": "table, required. Component name -> starting text, e.g. "
     '{ system_prompt = "Classify the intent." }.',
-    "train": "path, required. JSONL file of training examples (one JSON object a line; "
-    'an "id" key, if present, names the example).',
-    "val": "path. JSONL file of validation examples; default: the trainset (with a warning).",
+    "train": "path, required. Training examples: a JSONL file (one JSON object a line; "
+    'an "id" key, if present, names the example), or .json (a list), .csv or .tsv.',
+    "val": "path. Validation examples (same formats); default: the trainset (with a warning).",
     "evaluator": 'string "module:function". Your evaluator fn(candidate, example) -> float | '
     "Score. Give this or [program].",
     "program": "table. The built-in PromptProgram evaluator: task_lm (model string, "
@@ -325,6 +325,15 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _load_data(path: Path) -> list[dict[str, Any]]:
+    """Examples from a .jsonl file, or a .json/.csv/.tsv file (`gepakit.load_examples`)."""
+    if path.suffix.lower() == ".jsonl":
+        return load_jsonl(path)
+    from gepakit.datasets import load_examples
+
+    return load_examples(path)
+
+
 def import_reference(reference: str, base: Path, key: str, source: Path) -> Callable[..., Any]:
     """Import ``module:function`` with `base` on ``sys.path``.
 
@@ -390,8 +399,8 @@ def run_from_config(config: RunConfig, *, progress: bool | None = None) -> Resul
             reflection = resolve_lm(reflection, role="reflection", **params)
     result = optimize(
         dict(config.seed_candidate),
-        load_jsonl(config.train),
-        load_jsonl(config.val) if config.val is not None else None,
+        _load_data(config.train),
+        _load_data(config.val) if config.val is not None else None,
         evaluator=_evaluator(config),
         reflection_lm=reflection,
         max_metric_calls=config.max_metric_calls,
