@@ -18,6 +18,11 @@ each constant). What it does on top of the general profile
 - a text that pastes the examples' output or feedback lines is rejected
   (`copies_records`).
 
+Replies are parsed as in the general profile (`gepakit.engine.parsing`): a reply cut
+off by the token limit is rejected unless its fenced block closed before the cut.
+Images in the examples reach the LM as placeholders unless it takes image parts (the
+embedded local models do not).
+
 Defaults: examples are cut at 1500 characters per field; sampling params are the
 LM's own (the embedded local models sample at temperature 0, which helped on the
 demo); user settings (``reflection_lm_kwargs``, params on the LM) win.
