@@ -179,6 +179,12 @@ def _prompt_fn(
             raise ConfigError(f"reflection_lm: {error}") from None
         return as_prompt_fn(lm, **lm_kwargs)
     if _is_callable(reflection_lm):
+        if lm_kwargs:
+            log.warning(
+                "reflection_lm_kwargs %s are not used: a plain function reflection_lm gets "
+                "only the prompt (pass an LM object or a model name to set sampling params)",
+                sorted(lm_kwargs),
+            )
         if ledger is not None:
             from gepakit.lm.resolve import as_prompt_fn, resolve_lm
 

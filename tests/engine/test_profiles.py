@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -158,3 +159,11 @@ def test_the_compact_proposer_is_a_reflective_proposer_with_its_own_defaults() -
     assert compact.template_for("p") == COMPACT_TEMPLATE and compact.field_limit == 1500
     general = make_proposer("general", str)
     assert type(general) is ReflectiveProposer and general.template_for("p") == DEFAULT_TEMPLATE
+
+
+def test_sampling_params_for_a_plain_function_are_reported_unused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="gepakit"):
+        run(ToyTask().reflect, reflection_lm_kwargs={"temperature": 0.5})
+    assert any("['temperature'] are not used" in r.getMessage() for r in caplog.records)
