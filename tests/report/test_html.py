@@ -64,3 +64,12 @@ def test_cli_report_missing_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "neither a run directory" in result.output
+
+
+def test_evaluator_errors_are_shown(merge_result: Result) -> None:
+    import dataclasses
+
+    failing = dataclasses.replace(merge_result, evaluator_errors=3)
+    page = render_html(build_report_data(failing))
+    assert '<div class="v">3</div><div class="k">evaluator errors</div>' in page
+    assert "evaluator errors" not in render_html(build_report_data(merge_result))

@@ -515,6 +515,8 @@ def build_report_data(
         "frontier_size": len({i for e in frontier if e.discriminating for i in e.leaders}),
         "val_examples": len(val_ids),
         "tied_examples": sum(not e.discriminating for e in frontier),
+        "evaluator_errors": result.evaluator_errors,
+        "reflection_calls": getattr(result, "reflection_calls", None),
         "stop_reason": result.stop_reason,
         "seed": result.seed,
         "run_dir": result.run_dir,

@@ -201,6 +201,10 @@ def _cards(data: ReportData) -> str:
         ("proposals", str(s["proposals"])),
     ]
     cards += [(f"{k} proposals", str(v)) for k, v in sorted(data.decisions.items())]
+    if s.get("reflection_calls") is not None:
+        cards.append(("reflection calls", str(s["reflection_calls"])))
+    if s.get("evaluator_errors"):
+        cards.append(("evaluator errors", str(s["evaluator_errors"])))
     if data.details is not None and data.details.wall_time is not None:
         cards.append(("wall time", _duration(data.details.wall_time)))
     cost = _total_cost(data)
