@@ -812,7 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma-separated")
-    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds, or a count N")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     parser.add_argument("--budget", type=int, default=120, help="metric calls per run")
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-time cap per run (s)")
     parser.add_argument("--workers", type=int, default=WORKERS)
@@ -844,9 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in optimizers:
         if name not in OPTIMIZERS:
             parser.error(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
-    seeds = (
-        list(range(int(args.seeds))) if args.seeds.isdigit() else [int(s) for s in _csv(args.seeds)]
-    )
+    seeds = [int(s) for s in _csv(args.seeds)]
     budget, test_limit, timeout = args.budget, args.test_limit, args.timeout
     if args.quick:
         seeds, budget, test_limit, timeout = [0], 50, 10, 240.0

@@ -195,3 +195,18 @@ def test_cli_rejects_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         qt.main(["--tasks", "nope"])
     assert "unknown task" in capsys.readouterr().err
+
+
+def test_cli_seed_list_is_taken_literally(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: Any, tasks: Any, optimizers: Any, seeds: Any, budget: int) -> list[Any]:
+        seen.update(tasks=tasks, optimizers=optimizers, seeds=seeds, budget=budget)
+        return []
+
+    monkeypatch.setattr(qt.Bench, "run", fake_run)
+    out = ["--out", "/dev/null", "--tasks", "sentiment", "--optimizers", "gepa", "--budget", "70"]
+    assert qt.main(["--seeds", "0", *out]) == 0
+    assert seen == {"tasks": ["sentiment"], "optimizers": ["gepa"], "seeds": [0], "budget": 70}
+    qt.main(["--seeds", "2,5", *out])
+    assert seen["seeds"] == [2, 5]
