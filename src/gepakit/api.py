@@ -21,31 +21,40 @@ from gepakit.engine.profiles import ReflectionStyle, make_proposer, resolve_styl
 from gepakit.engine.protocols import EventSink, Executor, MultiSink, RunStore
 from gepakit.engine.reflection import CallableProposer, Proposer
 from gepakit.engine.rollout import RolloutRunner
+from gepakit.engine.sampling import BatchSampler
 from gepakit.engine.selection import (
     CallableComponents,
     CallableSelector,
     CandidateSelector,
     ComponentSelector,
+    TopKParetoSelector,
 )
 from gepakit.engine.state import EngineState, SearchConfig
 from gepakit.engine.stopping import (
     CallableStop,
+    MaxCost,
+    MaxReflectionCalls,
     NoImprovement,
     ScoreThreshold,
     StopCondition,
     Timeout,
 )
+from gepakit.engine.valpolicy import ValPolicy
 from gepakit.errors import ConfigError, EvaluatorError, RunInterrupted, RunStoppedError
 from gepakit.executors.local import AsyncioExecutor, InlineExecutor, ThreadExecutor
 from gepakit.options import (
     ACCEPTANCES,
     CANDIDATE_SELECTORS,
     COMPONENT_SELECTORS,
+    VAL_POLICIES,
     AcceptanceName,
     AutoBudgetName,
+    BatchSamplerName,
     CandidateSelectorName,
     ComponentSelectorName,
     ExecutorName,
+    FrontierTypeName,
+    ValPolicyName,
     check_options,
     resolve_seed,
 )
@@ -114,7 +123,9 @@ def _is_callable(obj: object) -> bool:
 # The values below were validated by `check_options`: a name of the table, or an object.
 
 
-def _candidate_selector(strategy: Any) -> CandidateSelector:
+def _candidate_selector(strategy: Any, top_k: int = 5) -> CandidateSelector:
+    if strategy == "top_k_pareto":
+        return TopKParetoSelector(top_k)
     if isinstance(strategy, str):
         return CANDIDATE_SELECTORS[strategy]()
     if hasattr(strategy, "select"):
@@ -128,6 +139,10 @@ def _component_selector(strategy: Any) -> ComponentSelector:
     if hasattr(strategy, "select"):
         return strategy
     return CallableComponents(strategy)
+
+
+def _val_policy(value: Any) -> ValPolicy:
+    return VAL_POLICIES[value]() if isinstance(value, str) else value
 
 
 def _acceptance(value: Any) -> Acceptance:
@@ -202,8 +217,14 @@ def _stop_conditions(
     patience: int | None,
     threshold: float | None,
     stop_callback: Callable[..., bool] | None,
+    max_cost_usd: float | None = None,
+    max_reflection_calls: int | None = None,
 ) -> tuple[StopCondition, ...]:
     conds: list[StopCondition] = []
+    if max_cost_usd is not None:
+        conds.append(MaxCost(float(max_cost_usd)))
+    if max_reflection_calls is not None:
+        conds.append(MaxReflectionCalls(max_reflection_calls))
     if timeout is not None:
         conds.append(Timeout(timeout))
     if patience is not None:
@@ -306,6 +327,7 @@ def optimize(
     candidate_selection_strategy: CandidateSelectorName | CandidateSelector | Callable[..., int] = (
         "pareto"
     ),
+    top_k: int = 5,
     component_selector: ComponentSelectorName | ComponentSelector | Callable[..., Any] = (
         "round_robin"
     ),
@@ -316,6 +338,10 @@ def optimize(
     use_merge: bool = True,
     max_merge_invocations: int = 5,
     merge_subsample_size: int = 5,
+    merge_val_overlap_floor: int = 5,
+    frontier_type: FrontierTypeName = "instance",
+    val_evaluation_policy: ValPolicyName | ValPolicy = "full",
+    batch_sampler: BatchSamplerName | BatchSampler | Callable[..., Any] = "epoch",
     acceptance: AcceptanceName | Acceptance = "improvement",
     track_best_outputs: bool = False,
     reflection_prompt_template: str | Mapping[str, str] | None = None,
@@ -333,6 +359,9 @@ def optimize(
     timeout: float | None = None,
     stop_after_no_improvement: int | None = None,
     score_threshold: float | None = None,
+    max_cost_usd: float | None = None,
+    max_reflection_cost: float | None = None,
+    max_reflection_calls: int | None = None,
     stop_callback: Callable[..., bool] | None = None,
     callbacks: Sequence[EventSink] = (),
     progress: bool | None = None,
@@ -399,6 +428,9 @@ def optimize(
 
     Budget (give exactly one):
         max_metric_calls: budget in rollouts (metric calls); exact, never exceeded.
+            The run stops when fewer calls are left than one minibatch step (2 x
+            minibatch); an accepted child whose val evaluation does not fit is scored
+            on a seeded subsample of what fits (its score is its mean there).
         auto: budget preset "light", "medium" or "heavy" (DSPy's formula).
         max_full_evals: budget in full passes over train + val.
 
@@ -416,6 +448,11 @@ def optimize(
             (default 5).
         track_best_outputs: keep the outputs of the best candidates per val example
             (`Result.best_outputs_valset`; default False).
+        frontier_type / val_evaluation_policy / batch_sampler / top_k /
+            merge_val_overlap_floor: gepa's search options (see `gepakit.options`).
+        max_cost_usd (gepa's name: max_reflection_cost): stop once the LM usage
+            ledger reaches this many dollars. max_reflection_calls: stop after that
+            many reflection LM calls. Both are checked before each new proposal.
         seed: seed of the optimizer's random choices (default 0). None draws one,
             records it in the result (and the run_dir), and a resume reuses it.
 
@@ -518,12 +555,21 @@ def optimize(
         track_best_outputs=track_best_outputs,
         max_error_rate=max_error_rate,
         seed=seed,
-        candidate_selector=_candidate_selector(candidate_selection_strategy),
+        candidate_selector=_candidate_selector(candidate_selection_strategy, top_k),
         component_selector=_component_selector(component_selector),
         acceptance=_acceptance(acceptance),
         stop_conditions=_stop_conditions(
-            timeout, stop_after_no_improvement, score_threshold, stop_callback
+            timeout,
+            stop_after_no_improvement,
+            score_threshold,
+            stop_callback,
+            max_cost_usd if max_cost_usd is not None else max_reflection_cost,
+            max_reflection_calls,
         ),
+        merge_val_overlap_floor=merge_val_overlap_floor,
+        frontier_type=frontier_type,
+        val_policy=_val_policy(val_evaluation_policy),
+        batch_sampler=None if isinstance(batch_sampler, str) else batch_sampler,
     )
     ledger = _new_ledger()
     proposer = _proposer(
@@ -596,6 +642,7 @@ def optimize(
             stop_requested=flag,
             failure_score=runner.failure_score,
             run_batch=getattr(evaluator, "evaluate_batch", None),
+            usage=_usage_view(ledger),
         )
     except BaseException:
         _close(owned)
@@ -763,6 +810,17 @@ def _open_store(
 def _close(owned: Any) -> None:
     if owned is not None:
         owned.close()
+
+
+def _usage_view(ledger: Any) -> Callable[[], tuple[int, float]] | None:
+    """() -> (reflection LM calls, USD cost so far) from the run's usage ledger."""
+    if ledger is None:
+        return None
+
+    def view() -> tuple[int, float]:
+        return ledger.usage("reflection").calls, float(ledger.total().known_cost_usd)
+
+    return view
 
 
 def _new_ledger() -> Any:

@@ -39,6 +39,14 @@ from gepakit.engine.selection import (
     EpsilonGreedySelector,
     ParetoSelector,
     RoundRobinComponents,
+    TopKParetoSelector,
+)
+from gepakit.engine.state import FRONTIER_TYPES
+from gepakit.engine.valpolicy import (
+    FullEvaluation,
+    ProgressiveEvaluation,
+    SubsampleEvaluation,
+    ValPolicy,
 )
 from gepakit.errors import ConfigError
 
@@ -67,7 +75,10 @@ GROUPS: tuple[Group, ...] = get_args(Group)
 
 # -- strategy names: one Literal (for editors) and one name -> factory table each ----------
 
-CandidateSelectorName = Literal["pareto", "current_best", "epsilon_greedy"]
+CandidateSelectorName = Literal["pareto", "current_best", "epsilon_greedy", "top_k_pareto"]
+FrontierTypeName = Literal["instance", "objective", "hybrid", "cartesian"]
+ValPolicyName = Literal["full", "subsample", "progressive", "full_eval"]
+BatchSamplerName = Literal["epoch", "epoch_shuffled"]
 ComponentSelectorName = Literal["round_robin", "all"]
 AcceptanceName = Literal["improvement", "strict_improvement", "improvement_or_equal"]
 AutoBudgetName = Literal["light", "medium", "heavy"]
@@ -77,7 +88,15 @@ CANDIDATE_SELECTORS: dict[str, Callable[[], CandidateSelector]] = {
     "pareto": ParetoSelector,
     "current_best": CurrentBestSelector,
     "epsilon_greedy": EpsilonGreedySelector,
+    "top_k_pareto": TopKParetoSelector,  # k from the top_k option
 }
+VAL_POLICIES: dict[str, Callable[[], ValPolicy]] = {
+    "full": FullEvaluation,
+    "subsample": SubsampleEvaluation,
+    "progressive": ProgressiveEvaluation,
+    "full_eval": FullEvaluation,  # gepa's name
+}
+BATCH_SAMPLERS: tuple[str, ...] = get_args(BatchSamplerName)
 COMPONENT_SELECTORS: dict[str, Callable[[], ComponentSelector]] = {
     "round_robin": RoundRobinComponents,
     "all": AllComponents,
@@ -96,7 +115,7 @@ def strategy_name(obj: object) -> str | None:
 
     The run spec (`gepakit.store.spec`) describes built-in strategies by this name.
     """
-    for table in (CANDIDATE_SELECTORS, COMPONENT_SELECTORS, ACCEPTANCES):
+    for table in (CANDIDATE_SELECTORS, COMPONENT_SELECTORS, ACCEPTANCES, VAL_POLICIES):
         for name, factory in table.items():
             if type(obj) is factory:
                 return name
@@ -477,6 +496,13 @@ _ROWS = (
         spec_key="candidate_selector",
     ),
     _o(
+        "top_k",
+        "search",
+        5,
+        integer(1),
+        "Candidates (best mean val score first) that top_k_pareto selection samples among.",
+    ),
+    _o(
         "component_selector",
         "reflection",
         "round_robin",
@@ -544,6 +570,43 @@ _ROWS = (
         integer(1),
         "Val examples a merged candidate is first scored on.",
         spec_key="merge_subsample_size",
+    ),
+    _o(
+        "merge_val_overlap_floor",
+        "search",
+        5,
+        integer(1),
+        "Two candidates merge only when scored on this many common val examples.",
+        spec_key="merge_val_overlap_floor",
+    ),
+    _o(
+        "frontier_type",
+        "search",
+        "instance",
+        strategy(FRONTIER_TYPES, method=None, allow_callable=False),
+        "Pareto frontier keys: per val example, per objective, both, or per pair.",
+        spec_key="frontier_type",
+    ),
+    _o(
+        "val_evaluation_policy",
+        "search",
+        "full",
+        strategy(VAL_POLICIES, method="next_ids", allow_callable=False),
+        "Which val examples a new candidate is scored on (full, subsample, progressive).",
+        spec_key="val_evaluation_policy",
+    ),
+    _o(
+        "batch_sampler",
+        "reflection",
+        "epoch",
+        strategy(
+            BATCH_SAMPLERS,
+            method="next_batch",
+            allow_callable=True,
+            call=("fn(train_ids, rng) -> ids", 2),
+        ),
+        "How reflection minibatches are drawn; default: epoch-shuffled.",
+        spec_key="batch_sampler",
     ),
     _o(
         "acceptance",
@@ -667,6 +730,27 @@ _ROWS = (
         None,
         number(optional=True),
         "Stop when the best val score reaches this.",
+    ),
+    _o(
+        "max_cost_usd",
+        "stop",
+        None,
+        number(positive=True, optional=True),
+        "Stop once the LM usage ledger reaches this many US dollars.",
+    ),
+    _o(
+        "max_reflection_cost",
+        "stop",
+        None,
+        number(positive=True, optional=True),
+        "gepa's name for max_cost_usd.",
+    ),
+    _o(
+        "max_reflection_calls",
+        "stop",
+        None,
+        integer(1, optional=True),
+        "Stop after this many reflection LM calls.",
     ),
     _o(
         "stop_callback",

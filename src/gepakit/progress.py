@@ -92,6 +92,12 @@ class ProgressState:
             return None if self.used <= 0 else 0.0
         return self.elapsed() / self.used * (self.limit - self.used)
 
+    def reflection_usage(self) -> tuple[int, float | None] | None:
+        """(reflection LM calls, total USD cost or None) from the ledger."""
+        if self.ledger is None:
+            return None
+        return self.ledger.usage("reflection").calls, self.ledger.total().cost_usd
+
     def usage(self) -> tuple[int, int, float | None] | None:
         """(prompt tokens, completion tokens, cost in USD or None) from the ledger."""
         if self.ledger is None:
@@ -117,6 +123,10 @@ def render_state(state: ProgressState) -> RenderableType:
     budget.append(f" {state.used}/{state.limit or '?'} metric calls")
     if state.cache_hits:
         budget.append(f" ({state.cache_hits} cache hits)", style="dim")
+    reflection = state.reflection_usage()
+    if reflection is not None:
+        cost = "" if reflection[1] is None else f", ${reflection[1]:.4f}"
+        budget.append(f" | {reflection[0]} reflection calls{cost}")
     grid.add_row("budget", budget)
     d = state.decisions
     grid.add_row(

@@ -58,6 +58,19 @@ class Result:
         return self.val_aggregate_scores[self.best_idx]
 
     @property
+    def reflection_calls(self) -> int:
+        """Reflection LM calls made by the run (from `usage`; 0 when not recorded)."""
+        role = self.usage.get("roles", {}).get("reflection", {}) if self.usage else {}
+        return int(role.get("calls", 0))
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD cost of every LM call in `usage` (None when some price is unknown)."""
+        roles = self.usage.get("roles", {}) if self.usage else {}
+        costs = [r.get("cost_usd") for r in roles.values()]
+        return None if any(c is None for c in costs) else float(sum(costs))
+
+    @property
     def num_candidates(self) -> int:
         return len(self.candidates)
 
@@ -76,7 +89,8 @@ class Result:
             f"seed score {self.val_aggregate_scores[0]:.4g}, "
             f"{self.num_candidates} candidates,",
             f"       metric calls {self.total_metric_calls}/{self.max_metric_calls}"
-            f" ({self.cache_hits} cache hits), proposals: {counts},",
+            f" ({self.cache_hits} cache hits), reflection calls {self.reflection_calls}"
+            f"{_cost(self.cost_usd)}, proposals: {counts},",
             f"       stop_reason={_cut(self.stop_reason, 90)!r},",
         ]
         if self.run_dir is not None:
@@ -191,6 +205,10 @@ class Result:
 def _cut(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _cost(cost: float | None) -> str:
+    return "" if not cost else f", cost ${cost:.4f}"
 
 
 def result_from_state(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 
 class EpochSampler:
@@ -38,3 +39,52 @@ class EpochSampler:
             self.epoch += 1
         batch, self._queue = self._queue[: self._size], self._queue[self._size :]
         return tuple(batch)
+
+
+class BatchSampler(Protocol):
+    """Chooses the train example ids of each reflection minibatch.
+
+    `size` is the most ids a batch holds (the budget keeps room for two batches).
+    Called on the engine thread, in the same order live and in replay; draw any
+    randomness from `rng` so a resumed run replays.
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    def next_batch(self, rng: random.Random) -> tuple[str, ...]: ...
+
+
+class CheckedSampler:
+    """A user's sampler (an object with ``next_batch(rng)`` or a callable
+    ``fn(train_ids, rng) -> ids``) whose batches are checked: 1 to `size` distinct
+    trainset ids. `size` is the object's own when it has one."""
+
+    def __init__(self, given: object, ids: Sequence[str], size: int) -> None:
+        self.given = given
+        self._ids = list(ids)
+        self._known = set(ids)
+        own = getattr(given, "size", None)
+        own = own if isinstance(own, int) and not isinstance(own, bool) and own >= 1 else size
+        self._size = min(own, len(self._ids))
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def next_batch(self, rng: random.Random) -> tuple[str, ...]:
+        next_batch = getattr(self.given, "next_batch", None)
+        if callable(next_batch):
+            got: object = next_batch(rng)
+        elif callable(self.given):
+            got = self.given(list(self._ids), rng)
+        else:
+            raise TypeError(f"batch_sampler {self.given!r} has no next_batch(rng)")
+        batch = tuple(str(i) for i in got) if isinstance(got, Sequence) else ()
+        unknown = [i for i in batch if i not in self._known]
+        if not batch or unknown or len(batch) > self._size or len(set(batch)) < len(batch):
+            raise ValueError(
+                f"batch_sampler returned {got!r}; expected 1 to {self._size} distinct "
+                "trainset example ids"
+            )
+        return batch

@@ -46,6 +46,25 @@ class ParetoSelector:
         return sample_pareto_parent(frontier, view.aggregate_scores, rng, self._counts)
 
 
+class TopKParetoSelector:
+    """Pareto selection among the `k` candidates with the highest mean val score
+    (gepa's "top_k_pareto"); the best candidate when none of them leads anywhere."""
+
+    def __init__(self, k: int = 5) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"top_k must be an integer >= 1, got {k!r}")
+        self.k = k
+
+    def select(self, view: SelectionView, rng: random.Random) -> int:
+        scores = view.aggregate_scores
+        top = set(sorted(range(len(scores)), key=lambda i: (-scores[i], i))[: self.k])
+        counts = {c: n for c, n in leader_counts(view.frontier, scores).items() if c in top}
+        if not counts:
+            return CurrentBestSelector().select(view, rng)
+        ordered = sorted(counts)
+        return rng.choices(ordered, weights=[counts[c] for c in ordered], k=1)[0]
+
+
 class CurrentBestSelector:
     """Always the candidate with the highest mean val score (earliest on ties)."""
 

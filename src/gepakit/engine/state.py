@@ -10,7 +10,7 @@ from typing import Any
 from gepakit.engine.acceptance import Acceptance, StrictImprovement
 from gepakit.engine.budget import Budget
 from gepakit.engine.pareto import Frontier
-from gepakit.engine.sampling import EpochSampler
+from gepakit.engine.sampling import BatchSampler, CheckedSampler, EpochSampler
 from gepakit.engine.selection import (
     CandidateSelector,
     ComponentSelector,
@@ -44,6 +44,8 @@ class SearchConfig:
     acceptance: Acceptance = field(default_factory=StrictImprovement)
     stop_conditions: tuple[StopCondition, ...] = ()
     val_policy: ValPolicy = field(default_factory=FullEvaluation)
+    batch_sampler: Any = None
+    """None: `EpochSampler`; else a `BatchSampler`, or ``fn(train_ids, rng) -> ids``."""
     frontier_type: str = "instance"
     """Frontier keys: "instance" (per val example), "objective" (per objective, the mean
     over evaluated examples), "hybrid" (both) or "cartesian" (per example and objective)."""
@@ -70,7 +72,7 @@ class EngineState:
         self.config = config
         self.budget = budget
         self.rng = random.Random(config.seed)
-        self.sampler = EpochSampler([ex.id for ex in trainset], config.minibatch_size)
+        self.sampler = _sampler(config, [ex.id for ex in trainset])
         self.candidates: list[Candidate] = []
         self.index_of: dict[str, int] = {}
         self.parents: list[tuple[int, ...]] = []
@@ -164,6 +166,13 @@ class EngineState:
     def record_rejected(self, parent: int, texts: Mapping[str, str]) -> None:
         for name, text in texts.items():
             self.rejected.setdefault((parent, name), []).append(text)
+
+
+def _sampler(config: SearchConfig, ids: list[str]) -> BatchSampler:
+    given = config.batch_sampler
+    if given is None:
+        return EpochSampler(ids, config.minibatch_size)
+    return CheckedSampler(given, ids, config.minibatch_size)
 
 
 def frontier_keys(frontier_type: str, rollouts: Sequence[Rollout]) -> dict[str, float]:

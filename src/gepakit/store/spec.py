@@ -24,6 +24,14 @@ COMPARED_SEARCH_KEYS = tuple(o.spec_key for o in OPTIONS.values() if o.spec_key 
 """Search settings that shape the trajectory: a resume must not change them (the options
 with a `spec_key` in `gepakit.options.OPTIONS`)."""
 
+# Keys added after runs were stored without them: a stored spec lacking one had this value.
+_SEARCH_DEFAULTS: dict[str, Any] = {
+    "frontier_type": "instance",
+    "val_evaluation_policy": "full",
+    "batch_sampler": "epoch",
+    "merge_val_overlap_floor": 5,
+}
+
 
 def qualified_name(obj: Any) -> str:
     """``module.qualname`` of a function, class or (for other objects) their class."""
@@ -112,6 +120,12 @@ def run_spec(
         "component_selector": describe(config.component_selector),
         "acceptance": describe(config.acceptance),
         "failure_score": failure_score,
+        "frontier_type": config.frontier_type,
+        "val_evaluation_policy": describe(config.val_policy),
+        "batch_sampler": (
+            "epoch" if config.batch_sampler is None else describe(config.batch_sampler)
+        ),
+        "merge_val_overlap_floor": config.merge_val_overlap_floor,
     }
     return {
         "spec_version": SPEC_VERSION,
@@ -148,8 +162,9 @@ def spec_differences(
         )
     old_search: Mapping[str, Any] = stored.get("search", {})
     for key in COMPARED_SEARCH_KEYS:
-        if old_search.get(key) != new["search"].get(key):
-            diffs.append(f"{key}: stored {old_search.get(key)!r}, given {new['search'][key]!r}")
+        old_value = old_search.get(key, _SEARCH_DEFAULTS.get(key))
+        if old_value != new["search"].get(key):
+            diffs.append(f"{key}: stored {old_value!r}, given {new['search'][key]!r}")
     return diffs
 
 
