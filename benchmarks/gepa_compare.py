@@ -5,6 +5,8 @@ Usage (from the repository root, with requirements/bench.txt installed)::
     python benchmarks/gepa_compare.py latency    # a. simulated LM latency, wall time
     python benchmarks/gepa_compare.py overhead   # b. engine overhead, RSS, bytes written
     python benchmarks/gepa_compare.py quality    # c. best val score, median of 5 seeds
+    python benchmarks/gepa_compare.py search --quick   # d. the search, side by side
+    python benchmarks/gepa_compare.py search           # d. full grid (run under flock)
     python benchmarks/gepa_compare.py all
 
 Each optimizer gets the same `KeywordTask` (benchmarks/keyword_task.py), the same fake
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
@@ -27,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -320,9 +323,171 @@ def quality(args: argparse.Namespace) -> None:
     print(table(["optimizer", "median best", "mean best", "median calls", "per seed"], rows))
 
 
+# -- d. the search side by side -----------------------------------------------
+
+
+class _MergeCounter:
+    """A gepa callback counting merge attempts and acceptances."""
+
+    def __init__(self) -> None:
+        self.tried = 0
+        self.accepted = 0
+
+    def on_merge_attempted(self, event: Any) -> None:
+        self.tried += 1
+
+    def on_merge_accepted(self, event: Any) -> None:
+        self.accepted += 1
+
+
+def search_gepa(task: KeywordTask, budget: int, seed: int, merge: bool) -> dict[str, Any]:
+    from gepa.api import optimize
+
+    adapter: Any = GepaAdapter(task)
+    counter = _MergeCounter()
+    started = time.perf_counter()
+    result = optimize(
+        seed_candidate=task.seed_candidate,
+        trainset=task.trainset,
+        valset=task.valset,
+        adapter=adapter,
+        custom_candidate_proposer=cast(Any, task.propose),
+        max_metric_calls=budget,
+        reflection_minibatch_size=MINIBATCH,
+        use_merge=merge,
+        max_merge_invocations=5,
+        seed=seed,
+        logger=SilentLogger(),
+        display_progress_bar=False,
+        callbacks=[cast(Any, counter)],
+    )
+    return {
+        "wall": time.perf_counter() - started,
+        "best": result.val_aggregate_scores[result.best_idx],
+        "calls": result.total_metric_calls,
+        "reflections": task.reflections.calls,
+        "tokens": task.reflection_tokens,
+        "merges": (counter.tried, counter.accepted),
+        "merged": sum(1 for p in result.parents if len([x for x in p if x is not None]) > 1),
+    }
+
+
+def search_gepakit(
+    task: KeywordTask, budget: int, seed: int, merge: bool, k: int
+) -> dict[str, Any]:
+    import gepakit
+
+    started = time.perf_counter()
+    result = gepakit.optimize(
+        task.seed_candidate,
+        task.trainset,
+        task.valset,
+        evaluator=gepakit_evaluator(task),
+        instruction_proposer=task.propose,
+        max_metric_calls=budget,
+        reflection_minibatch_size=MINIBATCH,
+        use_merge=merge,
+        max_merge_invocations=5,
+        seed=seed,
+        workers=max(1, 2 * k) if k > 1 else 1,
+        max_concurrent_proposals=k,
+        progress=False,
+    )
+    merges = [p for p in result.proposals if p.kind == "merge"]
+    return {
+        "wall": time.perf_counter() - started,
+        "best": result.best_score,
+        "calls": result.total_metric_calls,
+        "reflections": task.reflections.calls,
+        "tokens": task.reflection_tokens,
+        "merges": (len(merges), sum(p.decision == "accepted" for p in merges)),
+        "merged": result.origins.count("merge"),
+    }
+
+
+def _mean_se(xs: Sequence[float]) -> str:
+    m = statistics.mean(xs)
+    se = statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else 0.0
+    return f"{m:.3f} ± {se:.3f}"
+
+
+def search(args: argparse.Namespace) -> None:
+    logging.disable(logging.INFO)  # no per-proposal log lines
+    quick = args.quick
+    budgets = [100, 300] if quick else [50, 100, 300, 1000]
+    valsets = [30] if quick else [30, 100]
+    ks = [1, 4] if quick else [1, 2, 4, 8]
+    seeds = list(range(args.seeds))
+    scenarios: list[tuple[str, dict[str, Any], bool]] = [
+        ("keyword, 20% useful", {"useful": 0.2}, False),
+        ("merge: 2 components", {"components": ("a", "b"), "num_keywords": 12, "needs": 2}, True),
+    ]
+    for label, task_kw, merge in scenarios:
+        rows: list[list[Any]] = []
+        for v in valsets:
+            for budget in budgets if not merge else [300, 1000]:
+                if budget < v + 2 * MINIBATCH:
+                    continue
+                configs: list[tuple[str, Any]] = [("gepa 0.1.4", None)]
+                configs += [(f"gepakit K={k}", k) for k in (ks if not merge else [1])]
+                for name, k in configs:
+                    runs = []
+                    for s in seeds:
+                        task = KeywordTask(seed=s, val_size=v, **task_kw)
+                        if k is None:
+                            runs.append(search_gepa(task, budget, s, merge))
+                        else:
+                            runs.append(search_gepakit(task, budget, s, merge, k))
+                    tried = sum(r["merges"][0] for r in runs)
+                    acc = sum(r["merges"][1] for r in runs)
+                    rows.append(
+                        [
+                            v,
+                            budget,
+                            name,
+                            f"{statistics.mean(r['calls'] for r in runs):.1f}/{budget}",
+                            statistics.mean(r["reflections"] for r in runs),
+                            int(statistics.mean(r["tokens"] for r in runs)),
+                            f"{tried}/{acc}" if merge else "-",
+                            sum(r["merged"] for r in runs) if merge else "-",
+                            _mean_se([r["best"] for r in runs]),
+                            statistics.mean(r["wall"] for r in runs),
+                        ]
+                    )
+        print(
+            f"\nd. search, {label}: means over {len(seeds)} seeds (task seed = optimizer seed), "
+            f"minibatch {MINIBATCH}, instant fake LM and evaluator"
+        )
+        print(
+            table(
+                [
+                    "val",
+                    "budget",
+                    "optimizer",
+                    "metric calls",
+                    "reflections",
+                    "refl. tokens~",
+                    "merges tried/acc (sum)",
+                    "merged cands (sum)",
+                    "best val ± SE",
+                    "wall s",
+                ],
+                rows,
+            )
+        )
+    print(
+        "reflections = proposals that reached the (fake) reflection LM; tokens ~ chars/4 of "
+        "what a prompt would hold. gepa checks its budget between iterations and may "
+        "overshoot it; gepakit never does."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="gepakit vs gepa benchmarks")
-    parser.add_argument("what", choices=["latency", "overhead", "quality", "all", "overhead-child"])
+    parser.add_argument(
+        "what", choices=["latency", "overhead", "quality", "search", "all", "overhead-child"]
+    )
+    parser.add_argument("--quick", action="store_true", help="search: a small subset")
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
     parser.add_argument("--quality-budget", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=5)
@@ -334,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what == "overhead-child":
         overhead_child(args)
         return
+    if args.what in ("search", "all"):
+        search(args)
     if args.what in ("quality", "all"):
         quality(args)
     if args.what in ("overhead", "all"):

@@ -6,6 +6,12 @@ some of the keywords the feedback names, with noise seeded by a hash of its inpu
 both optimizers face the same task, the same reflection behaviour and the same costs.
 
 Evaluators and the proposer can sleep, to simulate LM latency, and count their calls.
+
+With several `components`, example ``i`` depends only on component ``i % P`` (its
+keywords must appear there), so lineages that improve different components lead on
+different examples and merging them pays (the merge scenario). With ``useful < 1``
+only that share of proposals tries to fix anything; the others add a keyword no
+example needs (a low-acceptance task, like real LMs).
 """
 
 from __future__ import annotations
@@ -59,27 +65,38 @@ class KeywordTask:
     rollout_sleep: float = 0.0
     reflect_sleep: float = 0.0
     seed: int = 0
+    components: tuple[str, ...] = ("instruction",)
+    useful: float = 1.0
     rollouts: Counter = field(default_factory=Counter)
     reflections: Counter = field(default_factory=Counter)
+    reflection_tokens: int = 0
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
         pool = [f"kw{i:03d}" for i in range(self.num_keywords)]
+        n = len(self.components)
         self.trainset = [
-            {"id": f"t{i}", "needs": rng.sample(pool, self.needs)} for i in range(self.train_size)
+            {"id": f"t{i}", "needs": rng.sample(pool, self.needs), "part": self.components[i % n]}
+            for i in range(self.train_size)
         ]
         self.valset = [
-            {"id": f"v{i}", "needs": rng.sample(pool, self.needs)} for i in range(self.val_size)
+            {"id": f"v{i}", "needs": rng.sample(pool, self.needs), "part": self.components[i % n]}
+            for i in range(self.val_size)
         ]
+        self._lock = threading.Lock()
 
     @property
     def seed_candidate(self) -> dict[str, str]:
-        return {"instruction": SEED_TEXT}
+        return dict.fromkeys(self.components, SEED_TEXT)
 
     # -- the system under optimization ---------------------------------------
 
-    def rollout(self, text: str, example: Mapping[str, Any]) -> tuple[float, str]:
-        """(score, feedback) of `text` on `example`, after the simulated latency."""
+    def rollout(
+        self, text: str | Mapping[str, str], example: Mapping[str, Any]
+    ) -> tuple[float, str]:
+        """(score, feedback) of `text` (or a candidate) on `example`, after the latency."""
+        if not isinstance(text, str):
+            text = text[example.get("part", self.components[0])]
         if self.rollout_sleep:
             time.sleep(self.rollout_sleep)
         self.rollouts.add(self.rollout_sleep)
@@ -101,13 +118,24 @@ class KeywordTask:
         if self.reflect_sleep:
             time.sleep(self.reflect_sleep)
         self.reflections.add(self.reflect_sleep)
+        # What an LM prompt would hold: the texts and the records (~4 characters a token).
+        size = sum(len(candidate[c]) + len(str(reflective_dataset.get(c, []))) for c in components)
+        with self._lock:
+            self.reflection_tokens += size // 4
         out: dict[str, str] = {}
         for name in components:
             text = candidate[name]
-            feedback = [str(r.get("Feedback", "")) for r in reflective_dataset.get(name, [])]
+            feedback = [
+                str(r.get("Feedback", ""))
+                for r in reflective_dataset.get(name, [])
+                if r.get("Inputs", {}).get("part", name) == name
+            ]
             digest = hashlib.sha256("\n".join([text, *feedback]).encode()).digest()
             rng = random.Random(int.from_bytes(digest[:8], "big"))
             words = text.split()
+            if self.useful < 1.0 and rng.random() >= self.useful:  # useless: a word nobody needs
+                out[name] = " ".join([*words, f"zz{rng.randrange(10**6):06d}"])
+                continue
             missing: list[str] = []
             for line in feedback:
                 if line.startswith(MISSING):
@@ -129,8 +157,8 @@ def gepakit_evaluator(task: KeywordTask) -> Any:
     import gepakit
 
     def evaluate(candidate: Mapping[str, str], example: Mapping[str, Any]) -> gepakit.Score:
-        score, feedback = task.rollout(candidate["instruction"], example)
-        return gepakit.Score(score, feedback=feedback)
+        score, feedback = task.rollout(candidate, example)
+        return gepakit.Score(score, feedback=feedback, output={"part": example.get("part")})
 
     return evaluate
 
@@ -152,10 +180,8 @@ class GepaAdapter:
     ) -> Any:
         from gepa.core.adapter import EvaluationBatch
 
-        text = candidate["instruction"]
-
         def one(example: dict[str, Any]) -> tuple[float, str]:
-            return self.task.rollout(text, example)
+            return self.task.rollout(candidate, example)
 
         results = list(self.pool.map(one, batch)) if self.pool else [one(ex) for ex in batch]
         trajectories = (

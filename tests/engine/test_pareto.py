@@ -107,3 +107,27 @@ def test_sampling_is_weighted_by_keys_led() -> None:
 
 def test_empty_frontier_falls_back_to_the_best_aggregate() -> None:
     assert sample_pareto_parent(Frontier(), [0.2, 0.9, 0.9], random.Random(0)) == 1
+
+
+def _reference_non_dominated(
+    leader_sets: list[frozenset[int]], aggregate: list[float]
+) -> list[frozenset[int]]:
+    """The quadratic definition: drop, lowest aggregate first, a candidate every key of
+    which another surviving candidate also leads."""
+    sets = [s for s in leader_sets if s]
+    alive: set[int] = set().union(*sets) if sets else set()
+    for cand in sorted(alive, key=lambda c: (aggregate[c], c)):
+        if all(len(s & alive) > 1 for s in sets if cand in s):
+            alive.discard(cand)
+    return [s & alive for s in sets]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.frozensets(st.integers(0, 7), max_size=5), max_size=12),
+    st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=8, max_size=8),
+)
+def test_linear_non_dominated_matches_the_definition(
+    sets: list[frozenset[int]], aggregate: list[float]
+) -> None:
+    assert non_dominated(sets, aggregate) == _reference_non_dominated(sets, aggregate)

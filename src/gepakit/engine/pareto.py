@@ -66,13 +66,26 @@ def non_dominated(
     surviving candidate. Candidates are considered for removal from the lowest
     aggregate score up, so when two candidates cover the same keys, the better one
     stays. Returns the leader sets restricted to the survivors.
+
+    Linear in the total size of the leader sets: each key keeps a count of its
+    surviving leaders, and a candidate is removable when all its keys count two or more.
     """
     sets = [s for s in leader_sets if s]
-    alive: set[int] = set().union(*sets) if sets else set()
-    for cand in sorted(alive, key=lambda c: (aggregate[c], c)):
-        if all(len(s & alive) > 1 for s in sets if cand in s):
-            alive.discard(cand)
-    return [s & alive for s in sets]
+    keys_of: dict[int, list[int]] = {}
+    alive_count = [len(s) for s in sets]
+    for k, group in enumerate(sets):
+        for cand in group:
+            keys_of.setdefault(cand, []).append(k)
+    removed: set[int] = set()
+    for cand in sorted(keys_of, key=lambda c: (aggregate[c], c)):
+        keys = keys_of[cand]
+        if all(alive_count[k] > 1 for k in keys):
+            removed.add(cand)
+            for k in keys:
+                alive_count[k] -= 1
+    if not removed:
+        return sets
+    return [s - removed for s in sets]
 
 
 def leader_counts(frontier: Frontier, aggregate: Sequence[float]) -> dict[int, int]:
