@@ -7,6 +7,7 @@ Usage (from the repository root, with requirements/bench.txt installed)::
     python benchmarks/gepa_compare.py quality    # c. best val score, median of 5 seeds
     python benchmarks/gepa_compare.py search --quick   # d. the search, side by side
     python benchmarks/gepa_compare.py search           # d. full grid (run under flock)
+    python benchmarks/gepa_compare.py concurrency --seeds 20 --time-scale 0.05  # e. K=1..8
     python benchmarks/gepa_compare.py all
 
 Each optimizer gets the same `KeywordTask` (benchmarks/keyword_task.py), the same fake
@@ -482,10 +483,87 @@ def search(args: argparse.Namespace) -> None:
     )
 
 
+# -- e. concurrency without a quality loss ---------------------------------------
+
+
+def concurrency(args: argparse.Namespace) -> None:
+    """K=1 vs K>1 at the same budget under simulated latency (scaled by --time-scale)."""
+    logging.disable(logging.INFO)
+    scale = args.time_scale
+    rollout_s, reflect_s = 0.2 * scale, 2.0 * scale
+    budget, seeds = args.quality_budget, list(range(args.seeds))
+    tasks = [("keyword (every proposal useful)", 1.0), ("low acceptance (15% useful)", 0.15)]
+    ks = [1, 4] if args.quick else [1, 2, 4, 8]
+    for label, useful in tasks:
+        rows: list[list[Any]] = []
+        base: dict[str, float] = {}
+        for k in ks:
+            bests, walls, calls, props = [], [], [], []
+            for s in seeds:
+                task = KeywordTask(
+                    seed=s,
+                    val_size=50,
+                    useful=useful,
+                    rollout_sleep=rollout_s,
+                    reflect_sleep=reflect_s,
+                )
+                res = run_gepakit(task, budget, seed=s, workers=8, proposals=k)
+                bests.append(res["best"])
+                walls.append(res["wall"])
+                calls.append(res["calls"])
+                props.append(task.reflections.calls)
+            mean = statistics.mean(bests)
+            se = statistics.stdev(bests) / len(bests) ** 0.5 if len(bests) > 1 else 0.0
+            wall = statistics.mean(walls)
+            if k == 1:
+                base = {"best": mean, "se": se, "wall": wall}
+            rows.append(
+                [
+                    f"K={k}",
+                    statistics.mean(calls),
+                    statistics.mean(props),
+                    f"{mean:.3f} ± {se:.3f}",
+                    f"{100 * (mean / base['best'] - 1):+.1f}%" if base["best"] else "-",
+                    wall,
+                    wall / base["wall"],
+                ]
+            )
+        print(
+            f"\ne. concurrency, {label}: workers=8, budget {budget}, valset 50, "
+            f"{len(seeds)} seeds, latency {rollout_s:g}s/rollout {reflect_s:g}s/reflection"
+        )
+        print(
+            table(
+                [
+                    "K",
+                    "metric calls",
+                    "reflections",
+                    "best val ± SE",
+                    "vs K=1",
+                    "wall s",
+                    "wall/K=1",
+                ],
+                rows,
+            )
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="gepakit vs gepa benchmarks")
     parser.add_argument(
-        "what", choices=["latency", "overhead", "quality", "search", "all", "overhead-child"]
+        "what",
+        choices=[
+            "latency",
+            "overhead",
+            "quality",
+            "search",
+            "concurrency",
+            "all",
+            "overhead-child",
+        ],
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="concurrency: multiply the latencies"
     )
     parser.add_argument("--quick", action="store_true", help="search: a small subset")
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
@@ -501,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.what in ("search", "all"):
         search(args)
+    if args.what in ("concurrency", "all"):
+        concurrency(args)
     if args.what in ("quality", "all"):
         quality(args)
     if args.what in ("overhead", "all"):

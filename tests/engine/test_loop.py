@@ -597,7 +597,9 @@ class _SlowVal:
         return self.task.evaluate(candidate, example)
 
 
-def test_concurrent_proposals_build_on_children_still_in_validation() -> None:
+def test_concurrent_proposals_build_on_children_still_in_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     task = ToyTask(num_rules=8, components=("a",), needs_per_example=2)
     store = MemoryStore()
     selections: list[int] = []
@@ -611,6 +613,8 @@ def test_concurrent_proposals_build_on_children_still_in_validation() -> None:
         "max_concurrent_proposals": 3, "store": store, "use_merge": False,
         "candidate_selection_strategy": best,
     }  # fmt: skip
+    # Every proposal here is accepted, so the live number in flight would stay 1; keep 3.
+    monkeypatch.setattr(Driver, "_live_k", lambda self: self.state.config.max_concurrent_proposals)
     result = toy_run(task, **options)
     ids = [Candidate(components=c).id for c in result.candidates]
     reflections = [p for p in result.proposals if p.kind == "reflection"]

@@ -70,6 +70,8 @@ def main() -> None:
     p.add_argument("--surrogates", action="store_true")
     for name in ("--delete-wal-at", "--kill-at", "--disk-full-at", "--read-only-at"):
         p.add_argument(name, type=int, default=None)
+    p.add_argument("--val-policy", default="full")
+    p.add_argument("--frontier", default="instance")
     a = p.parse_args()
     track_stores()
     sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0  # by commit count: the fake task is fast
@@ -95,6 +97,8 @@ def main() -> None:
         max_concurrent_proposals=a.mcp,
         run_dir=a.run_dir,
         seed=1,
+        val_evaluation_policy=a.val_policy,
+        frontier_type=a.frontier,
     )
     result.to_json(a.out)
 

@@ -115,6 +115,23 @@ def test_kill9_and_resume_gives_the_uninterrupted_result(tmp_path: Path) -> None
     assert loaded["total_metric_calls"] == final["total_metric_calls"]
 
 
+def test_kill9_with_progressive_val_and_a_hybrid_frontier_resumes_exactly(
+    tmp_path: Path,
+) -> None:
+    # Partial val evaluations (policy and the end of the budget) replay as they ran.
+    extra = ("--val-policy", "progressive", "--frontier", "hybrid")
+    assert run_task(tmp_path, "base", *extra) == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    kills, _ = interrupt_until_done(tmp_path, "crashy", workers=1, seed=3, extra=extra)
+    assert kills >= 3
+    final = json.loads((tmp_path / "crashy.json").read_text())
+    assert comparable(final) == comparable(base)
+    assert final["total_metric_calls"] <= BUDGET
+    loaded = load_run(tmp_path / "crashy").to_dict()
+    for key in ("candidates", "parents", "val_aggregate_scores", "val_subscores", "proposals"):
+        assert loaded[key] == final[key], key
+
+
 def test_kill9_with_concurrency_never_pays_twice_or_overspends(tmp_path: Path) -> None:
     workers = 4
     kills, _ = interrupt_until_done(tmp_path, "conc", workers=workers, seed=11)

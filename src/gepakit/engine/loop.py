@@ -211,9 +211,30 @@ class Driver:
 
     # -- starting jobs -------------------------------------------------------
 
+    def _live_k(self) -> int:
+        """Proposals to keep in flight: max_concurrent_proposals, fewer while many
+        proposals are accepted.
+
+        Each proposal in flight when a sibling's child is accepted was built on the old
+        parent, so it is worth less; with acceptance rate p about K * p of them are.
+        The live K is 1 / p, with p estimated as (accepted + 1) / (finished + 1) over
+        reflective proposals (it starts at 1 and grows as proposals are rejected), so
+        about one accepted child is in flight at a time. It depends only on finished
+        proposals, so replay computes the same value.
+        """
+        k = self.state.config.max_concurrent_proposals
+        if k == 1:
+            return 1
+        done = accepted = 0
+        for p in self.state.proposals:
+            if p.kind == "reflection" and p.decision in ("accepted", "rejected"):
+                done += 1
+                accepted += p.decision == "accepted"
+        rate = (accepted + 1) / (done + 1)
+        return max(1, min(k, int(1 / rate)))
+
     def _fill(self) -> None:
-        cfg = self.state.config
-        while len(self.running) < cfg.max_concurrent_proposals:
+        while len(self.running) < self._live_k():
             job = self._next_job()
             if job is None:
                 return

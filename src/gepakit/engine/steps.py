@@ -16,6 +16,7 @@ from typing import Any
 
 from gepakit.engine.merge import merge_subsample, plan_merge
 from gepakit.engine.pareto import leader_counts
+from gepakit.engine.rebase import newer_descendant, rebased_texts
 from gepakit.engine.reflection import (
     ProposerReply,
     ReflectionRequest,
@@ -99,6 +100,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     """
     cfg = state.config
     mb, v = state.sampler.size, len(state.val_ids)
+    pool_at_start = len(state.candidates)
     speculative = _speculative_parent(state)
     if speculative is None:
         parent_idx: int | None = cfg.candidate_selector.select(state.selection_view(), state.rng)
@@ -207,6 +209,22 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
         _record_rejected(state, parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
 
+    if parent_idx is not None and cfg.max_concurrent_proposals > 1:
+        rebased = yield from _rebase(state, parent_idx, child, batch, pool_at_start)
+        if rebased is not None:
+            child, parent_idx, rebased_scores, target_scores = rebased
+            why = (
+                f"{why}; rebased onto candidate {parent_idx} (added meanwhile), where it "
+                f"scores {sum(rebased_scores):g} against {sum(target_scores):g}"
+            )
+            base.update(
+                parent_ids=(state.candidates[parent_idx].id,),
+                parent_scores=target_scores,
+                child_scores=rebased_scores,
+                new_texts={k: child.components[k] for k in reply.texts},
+            )
+            state.seen_children.add(child.id)
+
     if parent_idx is None:
         settled = yield Await(parent.id)
         if settled is None:
@@ -252,6 +270,42 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
         reason=f"{why}; candidate {index}, val score {state.aggregate[index]:.4g}"
         + _coverage(state, index),
     )
+
+
+def _rebase(
+    state: EngineState, parent_idx: int, child: Candidate, batch: tuple[str, ...], since: int
+) -> Generator[Request, Any, tuple[Candidate, int, tuple[float, ...], tuple[float, ...]] | None]:
+    """Test the child's edit on a better descendant of its parent added since the
+    proposal started (see `gepakit.engine.rebase`). Returns the rebased child, its new
+    parent and both minibatch scores when it beats that descendant; else None.
+
+    Only with several proposals in flight: a serial run never sees a candidate added
+    while a proposal runs.
+    """
+    target = newer_descendant(parent_idx, since, state.parents, state.aggregate)
+    if target is None:
+        return None
+    texts = rebased_texts(
+        state.candidates[parent_idx].components,
+        child.components,
+        state.candidates[target].components,
+    )
+    if texts is None:
+        return None
+    rebased = state.candidates[target].replace_texts(texts)
+    if rebased.id in state.index_of or rebased.id in state.seen_children:
+        return None
+    target_rollouts = yield Evaluate(state.candidates[target], batch, "train")
+    if target_rollouts is None:
+        return None
+    rebased_rollouts = yield Evaluate(rebased, batch, "train")
+    if rebased_rollouts is None:
+        return None
+    target_scores, rebased_scores = _scores(target_rollouts), _scores(rebased_rollouts)
+    accept, _ = state.config.acceptance.decide(target_scores, rebased_scores)
+    if not accept:
+        return None
+    return rebased, target, rebased_scores, target_scores
 
 
 def _coverage(state: EngineState, index: int) -> str:

@@ -1,0 +1,138 @@
+"""Rebasing a stale child onto a newer descendant, and the live number of proposals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gepakit.engine.budget import Budget
+from gepakit.engine.loop import Driver
+from gepakit.engine.protocols import EventSink
+from gepakit.engine.rebase import newer_descendant, rebased_texts, three_way
+from gepakit.engine.reflection import ProposerReply
+from gepakit.engine.state import EngineState, SearchConfig
+from gepakit.engine.steps import Evaluate, Propose, reflective_job
+from gepakit.executors.local import InlineExecutor
+from gepakit.store.memory import MemoryStore
+from gepakit.types import Candidate, Example, Proposal, Rollout
+
+
+@pytest.mark.parametrize(
+    ("base", "ours", "theirs", "merged"),
+    [
+        ("Answer.", "Answer. kw1", "Answer. kw2", "Answer. kw2 kw1"),  # both appended
+        ("a b c", "a x c", "a b c d", "a x c d"),  # disjoint edits
+        ("a b c", "a c", "z a b c", "z a c"),  # a deletion lands where the word still is
+        ("a b c", "a b c", "a y c", "a y c"),  # ours changed nothing
+        ("a b c", "a y c", "a b c", "a y c"),  # theirs changed nothing
+        ("a b c", "a x c", "a y c", None),  # both changed the same word
+        ("a b c", "a b x c", "a c", None),  # inserting next to a word theirs deleted
+    ],
+)
+def test_three_way_applies_our_edit_to_theirs_or_refuses(
+    base: str, ours: str, theirs: str, merged: str | None
+) -> None:
+    assert three_way(base, ours, theirs) == merged
+
+
+def test_rebased_texts_need_a_change_that_applies() -> None:
+    parent, target = {"p": "A.", "q": "B."}, {"p": "A. x", "q": "B."}
+    assert rebased_texts(parent, {"p": "A.", "q": "B. y"}, target) == {"p": "A. x", "q": "B. y"}
+    assert rebased_texts(parent, {"p": "A. x", "q": "B."}, target) is None  # already there
+    assert rebased_texts(parent, {"p": "C.", "q": "B."}, target) == {"p": "C. x", "q": "B."}
+    assert rebased_texts(parent, {"p": "C.", "q": "B."}, {"p": "Z.", "q": "B."}) is None
+
+
+def test_newer_descendant_is_the_best_better_descendant_added_since() -> None:
+    parents: list[tuple[int, ...]] = [(), (0,), (0,), (1,), ()]
+    aggregate = [0.2, 0.5, 0.1, 0.7, 0.9]
+    assert newer_descendant(0, 1, parents, aggregate) == 3  # 4 is no descendant, 2 worse
+    assert newer_descendant(0, 4, parents, aggregate) is None
+    assert newer_descendant(1, 0, parents, aggregate) == 3
+
+
+def _rollouts(cand: Candidate, ids: tuple[str, ...], score: float, split: Any) -> list[Rollout]:
+    return [Rollout(candidate_id=cand.id, example_id=e, split=split, score=score) for e in ids]
+
+
+def test_a_stale_child_is_rebased_onto_the_descendant_added_meanwhile() -> None:
+    train = [Example(id=f"t{i}", data={}) for i in range(3)]
+    val = [Example(id=f"v{i}", data={}) for i in range(2)]
+    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
+    state = EngineState(Candidate.of({"p": "Seed."}), train, val, cfg, Budget(100))
+    seed = state.seed_candidate
+    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+
+    job = reflective_job(state, 0)
+    req = next(job)
+    assert isinstance(req, Evaluate) and req.candidate == seed
+    batch = req.example_ids
+    req = job.send(_rollouts(seed, batch, 0.0, "train"))
+    assert isinstance(req, Propose)
+    # Meanwhile a sibling proposal's child joins the pool and beats the seed.
+    sibling = seed.replace_texts({"p": "Seed. kw1"})
+    state.add_candidate(sibling, (0,), "reflection", _rollouts(sibling, ("v0", "v1"), 0.5, "val"))
+    req = job.send(ProposerReply(texts={"p": "Seed. kw2"}))
+    assert isinstance(req, Evaluate) and req.candidate.components["p"] == "Seed. kw2"
+    req = job.send(_rollouts(req.candidate, batch, 0.5, "train"))  # beats the seed
+    # The rebase: the sibling on the minibatch, then the child's edit applied to it.
+    assert isinstance(req, Evaluate) and req.candidate == sibling and req.example_ids == batch
+    req = job.send(_rollouts(sibling, batch, 0.5, "train"))
+    assert isinstance(req, Evaluate) and dict(req.candidate.components) == {"p": "Seed. kw1 kw2"}
+    rebased = req.candidate
+    req = job.send(_rollouts(rebased, batch, 1.0, "train"))
+    assert isinstance(req, Evaluate) and req.split == "val" and req.candidate == rebased
+    with pytest.raises(StopIteration) as stop:
+        job.send(_rollouts(rebased, ("v0", "v1"), 1.0, "val"))
+    proposal = stop.value.value
+    assert proposal.decision == "accepted" and "rebased onto candidate 1" in proposal.reason
+    assert state.parents[2] == (1,)  # the lineage names the descendant it was rebased on
+    assert proposal.parent_ids == (sibling.id,) and proposal.child_id == rebased.id
+
+
+def test_a_serial_run_never_rebases() -> None:
+    train = [Example(id=f"t{i}", data={}) for i in range(3)]
+    val = [Example(id="v0", data={})]
+    state = EngineState(
+        Candidate.of({"p": "Seed."}), train, val, SearchConfig(use_merge=False), Budget(100)
+    )
+    seed = state.seed_candidate
+    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0",), 0.0, "val"))
+    job = reflective_job(state, 0)
+    batch = next(job).example_ids  # type: ignore[union-attr]
+    job.send(_rollouts(seed, batch, 0.0, "train"))
+    other = seed.replace_texts({"p": "Seed. kw1"})
+    state.add_candidate(other, (0,), "reflection", _rollouts(other, ("v0",), 0.5, "val"))
+    req = job.send(ProposerReply(texts={"p": "Seed. kw2"}))
+    req = job.send(_rollouts(req.candidate, batch, 0.5, "train"))  # type: ignore[union-attr]
+    assert isinstance(req, Evaluate) and req.split == "val"  # validated as it is
+
+
+def _proposal(i: int, decision: str) -> Proposal:
+    return Proposal(
+        index=i, kind="reflection", parent_ids=("x",), child_id=None, components=(),
+        decision=decision, reason="",
+    )  # fmt: skip
+
+
+def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
+    val = [Example(id="v0", data={})]
+    cfg = SearchConfig(max_concurrent_proposals=4)
+    state = EngineState(Candidate.of({"p": "x"}), val, val, cfg, Budget(10))
+    driver = Driver(
+        state,
+        run_rollout=lambda c, e, s: None,
+        executor=InlineExecutor(),
+        proposer=None,
+        proposer_executor=InlineExecutor(),
+        store=MemoryStore(),
+        sink=EventSink(),
+    )
+    assert driver._live_k() == 1  # nothing known yet: as serial
+    state.proposals = [_proposal(i, "rejected") for i in range(3)]
+    assert driver._live_k() == 4  # 1 / ((0 + 1) / (3 + 1))
+    state.proposals += [_proposal(3, "accepted"), _proposal(4, "accepted")]
+    assert driver._live_k() == 2  # 1 / ((2 + 1) / (5 + 1))
+    state.proposals += [_proposal(i, "accepted") for i in range(5, 20)]
+    assert driver._live_k() == 1
