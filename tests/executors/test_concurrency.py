@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import gepakit
+from gepakit.engine.loop import Driver
 from gepakit.engine.protocols import EventSink
 from gepakit.executors.local import ThreadExecutor
 from gepakit.lm import FunctionLM, RateLimitedLM
@@ -109,6 +110,13 @@ class BudgetWatch(EventSink):
 
     def budget_update(self, used: int, limit: int, cache_hits: int) -> None:
         self.updates.append((used, limit))
+
+
+@pytest.fixture(autouse=True)
+def _all_proposals_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests exercise K proposals in flight at once. The engine lowers the live
+    number while most proposals are accepted (the toy task accepts nearly all); pin it."""
+    monkeypatch.setattr(Driver, "_live_k", lambda self: self.state.config.max_concurrent_proposals)
 
 
 def run(task: SlowTask, **options: Any) -> gepakit.Result:
