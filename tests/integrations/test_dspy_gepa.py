@@ -270,10 +270,7 @@ def test_metric_signature_checked_up_front() -> None:
         ({"auto": "light", "max_metric_calls": 10}, "exactly one"),
         ({}, "exactly one"),
         ({"auto": "extreme"}, "auto must be one of"),
-<<<<<<< HEAD
         ({"max_metric_calls": 10, "gepa_kwargs": {"batch_sampler": "x"}}, "batch_sampler"),
-=======
->>>>>>> 341d744 (optimize(): gepa's search options — frontier_type, val_evaluation_policy (full/subsample/progressive/object), batch_sampler (epoch/object/callable), candidate_selection_strategy='top_k_pareto' + top_k, merge_val_overlap_floor, max_cost_usd (alias max_reflection_cost) and max_reflection_calls stop conditions (StopView has reflection_calls, cost_usd); trajectory-shaping ones are resume-checked; Result.reflection_calls / cost_usd, shown in repr and the progress budget line)
         ({"max_metric_calls": 10, "code_proposer": lambda **k: {}}, "code_proposer"),
         ({"max_metric_calls": 10, "track_best_outputs": True}, "track_stats"),
         ({"max_metric_calls": 10, "max_merge_invocations": None}, "max_merge_invocations"),
