@@ -448,11 +448,20 @@ def optimize(
             (default 5).
         track_best_outputs: keep the outputs of the best candidates per val example
             (`Result.best_outputs_valset`; default False).
-        frontier_type / val_evaluation_policy / batch_sampler / top_k /
-            merge_val_overlap_floor: gepa's search options (see `gepakit.options`).
-        max_cost_usd (gepa's name: max_reflection_cost): stop once the LM usage
-            ledger reaches this many dollars. max_reflection_calls: stop after that
-            many reflection LM calls. Both are checked before each new proposal.
+        top_k: with candidate_selection_strategy="top_k_pareto", sample the frontier
+            among the top_k candidates by mean val score (default 5).
+        merge_val_overlap_floor: two candidates merge only when scored on this many
+            common val examples (default 5, capped at the valset size).
+        frontier_type: Pareto frontier keys, as in gepa: "instance" (per val example,
+            default), "objective", "hybrid" or "cartesian".
+        val_evaluation_policy: which val examples a new candidate is scored on:
+            "full" (default), "subsample", "progressive" or a `ValPolicy` object.
+        batch_sampler: how reflection minibatches are drawn: "epoch" (default), an
+            object with ``next_batch(rng)``, or ``fn(train_ids, rng) -> ids``.
+        max_cost_usd / max_reflection_cost: stop once the LM usage ledger reaches this
+            many US dollars (max_reflection_cost is gepa's name for it).
+        max_reflection_calls: stop after this many reflection LM calls. Both caps are
+            checked before each new proposal.
         seed: seed of the optimizer's random choices (default 0). None draws one,
             records it in the result (and the run_dir), and a resume reuses it.
 
