@@ -609,7 +609,8 @@ def optimize(
         failure_score=failure_score,
     )
     extra_sinks: list[EventSink] = []
-    try:  # close the store and trackers if the wiring fails
+    executors: list[Executor] = []
+    try:  # close the store, trackers and executors if the wiring fails
         if run_metadata and hasattr(run_store, "put_meta"):
             run_store.put_meta(dict(run_metadata))  # type: ignore[attr-defined]
         state = EngineState(seed_cand, train, val, config, Budget(limit))
@@ -633,6 +634,7 @@ def optimize(
             sinks.append(owned.recorder(ledger))
         flag = _StopFlag(Path(run_dir) / "STOP" if run_dir is not None else None)
         rollout_exec = _executor(executor, workers, runner.is_async)
+        executors.append(rollout_exec)
         # Only the asyncio executor awaits coroutines; elsewhere the runner runs them itself.
         rollout_fn = runner.acall if isinstance(rollout_exec, AsyncioExecutor) else runner
         proposer_exec: Executor = (
@@ -640,6 +642,7 @@ def optimize(
             if max_concurrent_proposals == 1 and workers == 1
             else ThreadExecutor(max_concurrent_proposals)
         )
+        executors.append(proposer_exec)
         driver = Driver(
             state,
             run_rollout=rollout_fn,
@@ -654,6 +657,8 @@ def optimize(
             usage=_usage_view(ledger),
         )
     except BaseException:
+        for created in executors:  # their threads would outlive the failed call
+            _shutdown(created, wait=False)
         _close(owned)
         _close_sinks(extra_sinks)
         raise

@@ -71,3 +71,35 @@ def test_asyncio_propagates_exceptions() -> None:
     with pytest.raises(ValueError, match="bad"):
         _ = ex.submit(boom).result(timeout=5)
     ex.shutdown()
+
+
+def test_thread_executor_holds_no_thread_until_used() -> None:
+    before = threading.active_count()
+    executor = ThreadExecutor(4)
+    assert threading.active_count() == before
+    assert executor.submit(lambda: 7).result() == 7
+    executor.shutdown()
+    assert threading.active_count() == before
+
+
+def test_a_run_that_fails_while_wired_leaves_no_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gepakit
+    import gepakit.api
+
+    class Boom(Exception):
+        pass
+
+    def no_driver(*args: object, **kwargs: object) -> None:
+        raise Boom
+
+    monkeypatch.setattr(gepakit.api, "Driver", no_driver)
+    data = [{"id": str(i), "x": i} for i in range(3)]
+    before = threading.active_count()
+    for _ in range(5):
+        with pytest.raises(Boom):
+            gepakit.optimize(
+                {"p": "x"}, data, data, evaluator=lambda c, e: 1.0,
+                reflection_lm=lambda p: "```\ny\n```", max_metric_calls=20,
+                workers=4, max_concurrent_proposals=2, progress=False,
+            )  # fmt: skip
+    assert threading.active_count() == before

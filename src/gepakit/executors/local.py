@@ -57,13 +57,22 @@ class ThreadExecutor:
             tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None
         ]
         self._queue = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"gepakit-{i}", daemon=True)
-            for i in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []
+        self._start_lock = threading.Lock()
         self._closed = False
+
+    def _start(self) -> None:
+        """Start the worker threads on the first submit: an executor that is never used
+        (a run that fails while it is being wired) never holds a thread."""
+        with self._start_lock:
+            if self._threads:
+                return
+            self._threads = [
+                threading.Thread(target=self._work, name=f"gepakit-{i}", daemon=True)
+                for i in range(self.workers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def _work(self) -> None:
         while True:
@@ -84,6 +93,8 @@ class ThreadExecutor:
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
         if self._closed:
             raise RuntimeError("the executor was shut down")
+        if not self._threads:
+            self._start()
         fut: Future[T] = Future()
         self._queue.put((fut, fn, args))
         return fut
@@ -100,10 +111,12 @@ class ThreadExecutor:
                 break
             if item is not None:
                 item[0].cancel()
-        for _ in self._threads:
+        with self._start_lock:
+            threads = list(self._threads)
+        for _ in threads:
             self._queue.put(None)
         if wait:
-            for thread in self._threads:
+            for thread in threads:
                 thread.join()
 
 
