@@ -309,17 +309,9 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
     Raises:
         ConfigError: a line is not a JSON object; the message names file and line.
     """
-    rows: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}:{number}: not valid JSON: {error.msg}") from None
-        if not isinstance(row, dict):
-            raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-        rows.append(row)
+    from gepakit.datasets import _jsonl  # one JSONL parser for the API and the CLI
+
+    rows = _jsonl(path, path.read_text(encoding="utf-8-sig"))
     if not rows:
         raise ConfigError(f"{path}: no examples")
     return rows
@@ -327,11 +319,9 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _load_data(path: Path) -> list[dict[str, Any]]:
     """Examples from a .jsonl file, or a .json/.csv/.tsv file (`gepakit.load_examples`)."""
-    if path.suffix.lower() == ".jsonl":
-        return load_jsonl(path)
     from gepakit.datasets import load_examples
 
-    return load_examples(path)
+    return load_jsonl(path) if path.suffix.lower() == ".jsonl" else load_examples(path)
 
 
 def import_reference(reference: str, base: Path, key: str, source: Path) -> Callable[..., Any]:
