@@ -47,12 +47,14 @@ second try (2026-11-26): budget 300 used 294 calls in 384 s of optimizing, 8.1 m
 all, test 0% -> 60.0% (val 66.7%); at budget 200 the same run stopped at 168 calls
 after 194 s with test 55.3%, leaving time unused. Latest (seed 0 / seed 1): test
 0% -> 65.3% in 8.4 min / 0% -> 77.3% in 9.4 min (the 450 s cap stopped it at 141 calls)."""
-OPTIMIZE_SECONDS = 450.0
+OPTIMIZE_SECONDS = 400.0
 """Wall-time cap of the optimization (the run stops gracefully and keeps its best).
 At temperature 0 the 1.5B reflection model often re-proposes the current text once it
 has a good prompt; those proposals cost no metric calls but ~15 s each, so without a
 cap a run could spend minutes on them (measured: best found at 3 min, then 7 min of
-repeats). With test scoring (~95 s for 2 x 150 examples) the demo stays under 10 min."""
+repeats). The cap was 450 s until 2026-12-02: with model loading, seed scoring and test
+scoring (~95 s for 2 x 150 examples) the whole demo took 11.1 min on 2 cores; the last
+new best of that run came at 353 s."""
 DEFAULT_WORKERS = 4
 """Rollouts at once; the local 0.5B model serves 4 requests in parallel."""
 TASK_MAX_TOKENS = 32
@@ -288,6 +290,7 @@ def _optimize(
             timeout=OPTIMIZE_SECONDS,
             callbacks=[_ProgressSink(console, progress)],
             progress=False,
+            quiet=True,  # the demo prints its own line per proposal; no log line twice
         )
     return result, time.perf_counter() - started
 
