@@ -90,3 +90,22 @@ def test_judge_as_prompt_program_metric_drives_optimize() -> None:
     )  # fmt: skip
     assert result.val_aggregate_scores[0] == pytest.approx(0.5)
     assert result.best_score == pytest.approx(1.0)
+
+
+def test_judge_calls_are_counted_in_the_run_ledger() -> None:
+    """A judge used as a PromptProgram metric shows in the Result's usage as ``judge``."""
+    grades = iter(["Feedback: ok.\nScore: 10", "no score here"] * 100)
+    judge = llm_judge(lambda _prompt: next(grades), "The answer is right.")
+    program = PromptProgram(lambda _p: "Paris", metric=judge, user_template="{question}")
+    data = [{**EXAMPLE, "id": f"q{i}"} for i in range(4)]
+    result = gepakit.optimize(
+        {"system_prompt": "Answer briefly."}, data, data, evaluator=program,
+        reflection_lm=lambda _p: "```\nAnswer with the city.\n```",
+        max_metric_calls=10, progress=False, max_error_rate=1.0,
+    )  # fmt: skip
+    roles = result.usage["roles"]
+    assert roles["task"]["calls"] == result.total_metric_calls > 4
+    # Every rollout asked the judge once; an unreadable grade fails the rollout, but the
+    # judge LM call itself succeeded.
+    assert roles["judge"]["calls"] == roles["task"]["calls"]
+    assert roles["judge"]["errors"] == 0

@@ -282,3 +282,52 @@ class LedgerLM:
             raise
         self.ledger.record(self.role, completion, local=self.local)
         return completion
+
+
+class LedgerTaps:
+    """The ledgers that one LM's calls are also counted in, under one role.
+
+    For objects that call an LM they own (`gepakit.programs.PromptProgram`'s task LM, an
+    `LLMJudge`'s judge LM) and join a run's ledger when `gepakit.optimize` hands it to
+    them through ``use_ledger``. Thread-safe.
+
+    Args:
+        lm: the LM whose calls are counted (its retries are counted too, when it is or
+            wraps a `RetryingLM`; it is free when it is a local model).
+        role: the role name, e.g. ``"task"`` or ``"judge"``.
+    """
+
+    def __init__(self, lm: Any, role: str) -> None:
+        self.lm = lm
+        self.role = role
+        self.local = _is_local(lm)
+        self._lock = threading.Lock()
+        self._ledgers: list[UsageLedger] = []
+
+    def add(self, ledger: UsageLedger | None) -> None:
+        """Count the calls made from now on in `ledger` too (None or a known one: no-op)."""
+        if ledger is None:
+            return
+        with self._lock:
+            if any(known is ledger for known in self._ledgers):
+                return
+            self._ledgers.append(ledger)
+        from .retry import find_retrying
+
+        retrying = find_retrying(self.lm)
+        if retrying is not None:  # every attempt shows in the ledger, retries too
+            retrying.count_retries_in(ledger, self.role)
+
+    def _snapshot(self) -> list[UsageLedger]:
+        with self._lock:
+            return list(self._ledgers)
+
+    def record(self, completion: Completion) -> None:
+        """Count one successful call in every ledger."""
+        for ledger in self._snapshot():
+            ledger.record(self.role, completion, local=self.local)
+
+    def record_error(self) -> None:
+        """Count one call that failed for good in every ledger."""
+        for ledger in self._snapshot():
+            ledger.record_error(self.role)

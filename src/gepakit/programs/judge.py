@@ -21,7 +21,7 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gepakit.errors import ConfigError
+from gepakit.errors import ConfigError, LMError
 from gepakit.types import Score
 
 __all__ = ["JUDGE_TEMPLATE", "JudgeReplyError", "LLMJudge", "llm_judge"]
@@ -142,8 +142,10 @@ class LLMJudge:
                 f"known: {sorted(_TEMPLATE_FIELDS)}"
             )
         from gepakit.lm import resolve_lm  # the LM layer loads providers lazily
+        from gepakit.lm.usage import LedgerTaps
 
         self.lm = resolve_lm(lm, role="judge", **lm_options)
+        self._taps = LedgerTaps(self.lm, "judge")
         self.criteria = criteria.strip()
         self.input_fields = tuple(input_fields) if input_fields is not None else None
         self.reference_field = reference_field
@@ -154,6 +156,14 @@ class LLMJudge:
 
     def __repr__(self) -> str:
         return f"LLMJudge({self.lm.model!r}, criteria={self.criteria[:40]!r})"
+
+    def use_ledger(self, ledger: Any) -> None:
+        """Also count the judge LM's calls in `ledger` (role ``judge``).
+
+        A `PromptProgram` whose metric is this judge passes its run ledger on, so the
+        `Result`'s usage, cost and `max_cost_usd` cover the judge too.
+        """
+        self._taps.add(ledger)
 
     def prompt(self, example: Mapping[str, Any], reply: str) -> str:
         """The judge prompt for `reply` on `example`."""
@@ -191,11 +201,16 @@ class LLMJudge:
         from gepakit.lm.base import user_message
 
         text = reply if isinstance(reply, str) else json.dumps(reply, default=str)
-        completion = self.lm.complete(
-            user_message(self.prompt(example, text)),
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-        )
+        try:
+            completion = self.lm.complete(
+                user_message(self.prompt(example, text)),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except LMError:
+            self._taps.record_error()
+            raise
+        self._taps.record(completion)
         value, feedback = parse_judgement(completion.text, self.scale)
         return Score(
             value,

@@ -10,6 +10,7 @@ from typing import Any
 
 from gepakit.errors import ConfigError, LMError
 from gepakit.lm.base import LM, Message
+from gepakit.lm.usage import LedgerTaps
 from gepakit.programs.metrics import Metric, make_metric, shorten
 from gepakit.types import Example, Score
 
@@ -19,12 +20,6 @@ TaskLMLike = LM | str | Callable[[str], str]
 """An LM object, or a model name or ``fn(prompt) -> str`` for `gepakit.lm.resolve_lm`."""
 
 Parser = Callable[[str], str]
-
-
-def _local(lm: Any) -> bool:
-    from gepakit.lm.usage import _is_local  # pyright: ignore[reportPrivateUsage]
-
-    return _is_local(lm)
 
 
 def _as_lm(task_lm: TaskLMLike, api_base: str | None = None) -> LM:
@@ -137,21 +132,19 @@ class PromptProgram:
         self.metric = make_metric(metric, answer_field=answer_field, labels=self.labels)
         self.max_tokens = max_tokens
         self.temperature = temperature
-        self._ledgers: list[Any] = []
+        self._taps = LedgerTaps(self.task_lm, "task")
 
     def use_ledger(self, ledger: Any) -> None:
         """Also count this program's task-LM calls in `ledger` (role ``task``).
 
         `gepakit.optimize` calls this with its run ledger, so the `Result`'s usage
-        covers the task LM too.
+        covers the task LM too, and an LM-calling metric's own calls (an `LLMJudge`,
+        role ``judge``).
         """
-        if ledger is not None and all(ledger is not known for known in self._ledgers):
-            self._ledgers.append(ledger)
-            from gepakit.lm.retry import find_retrying
-
-            retrying = find_retrying(self.task_lm)
-            if retrying is not None:  # every attempt shows in the ledger, retries too
-                retrying.count_retries_in(ledger, "task")
+        self._taps.add(ledger)
+        hook = getattr(self.metric, "use_ledger", None)
+        if ledger is not None and callable(hook):
+            hook(ledger)
 
     def messages(self, candidate: Mapping[str, str], fields: Mapping[str, Any]) -> list[Message]:
         """The chat messages sent for `candidate` on an example with `fields`.
@@ -190,11 +183,9 @@ class PromptProgram:
                 temperature=self.temperature,
             )
         except LMError:
-            for ledger in self._ledgers:
-                ledger.record_error("task")
+            self._taps.record_error()
             raise
-        for ledger in self._ledgers:
-            ledger.record("task", completion, local=_local(self.task_lm))
+        self._taps.record(completion)
         reply = completion.text
         trace = {self.component: {"inputs": self._shown_inputs(fields), "outputs": reply}}
         score = self._score(fields, reply)
