@@ -6,6 +6,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -303,6 +304,18 @@ def _signals(flag: _StopFlag) -> Iterator[None]:
         signal.signal(signal.SIGTERM, old_term)
 
 
+@contextlib.contextmanager
+def _retry_deadline(timeout: float | None) -> Iterator[None]:
+    """With a `timeout`, LM retries do not wait past it (see `set_retry_deadline`)."""
+    from gepakit.lm.retry import set_retry_deadline
+
+    set_retry_deadline(time.monotonic() + timeout if timeout is not None else None)
+    try:
+        yield
+    finally:
+        set_retry_deadline(None)
+
+
 def _shutdown(executor: Executor, *, wait: bool) -> None:
     """Shut an executor down; without `wait`, gepakit's own executors leave running
     calls behind (a hung LM call must not hold up a stopped run)."""
@@ -486,7 +499,8 @@ def optimize(
 
     Stopping (besides the budget; Ctrl-C or a STOP file in run_dir also stop a run
     cleanly and return the result so far):
-        timeout: stop after this many seconds; a valset pass is not started after it.
+        timeout: stop after this many seconds; a valset pass is not started after it
+            and LM retries do not wait past it (the call gives up; a resume retries it).
         stop_after_no_improvement: stop after this many proposals without a new best.
         score_threshold: stop when the best mean val score reaches this.
         stop_callback: ``fn(view) -> bool`` called before each proposal; True stops.
@@ -673,7 +687,7 @@ def optimize(
     )
     finished = False
     try:
-        with _signals(flag):
+        with _signals(flag), _retry_deadline(timeout):
             driver.run()
         finished = True
     except BaseException as error:

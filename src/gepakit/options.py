@@ -715,7 +715,8 @@ _ROWS = (
         "stop",
         None,
         number(positive=True, optional=True),
-        "Stop after this many seconds.",
+        "Stop after this many seconds; no valset pass starts after it and LM retries "
+        "do not wait past it.",
     ),
     _o(
         "stop_after_no_improvement",

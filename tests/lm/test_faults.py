@@ -235,6 +235,23 @@ def test_a_run_against_a_dead_server_records_nothing_and_resumes(
     assert result.total_metric_calls == 14 and result.best_score == 1.0
 
 
+def test_the_run_timeout_bounds_lm_retries(fake_server: FakeOpenAIServer, tmp_path: Path) -> None:
+    """With optimize(timeout=), an LM that keeps failing does not hold the run past it:
+    a retry whose wait would end after the deadline is not started."""
+    fake_server.script = ["ok"] * 4 + ["503"] * 50  # the seed's val pass, then an outage
+    slow = {"max_attempts": 6, "base_delay": 20.0, "max_delay": 20.0}  # minutes of waits
+    lm = _lm(fake_server, UsageLedger(), retries=slow)
+    started = time.perf_counter()
+    result = gepakit.optimize(
+        {"instruction": "Answer."}, TRAIN, VAL, evaluator=_evaluator(lm),
+        reflection_lm=_reflect, max_metric_calls=16, run_dir=tmp_path / "run", timeout=1.0,
+    )  # fmt: skip
+    assert time.perf_counter() - started < 6.0
+    assert result.total_metric_calls == 4  # the outage is not recorded as results
+    with SQLiteStore(tmp_path / "run", readonly=True) as store:
+        assert store.paid_count == 4
+
+
 # -- Ctrl-C ----------------------------------------------------------------------
 
 CTRLC_SCRIPT = Path(__file__).with_name("ctrlc_run.py")

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
 from gepakit.errors import ConfigError, LMError
 from gepakit.lm import RetryingLM, user_message
+from gepakit.lm.retry import retry_deadline, set_retry_deadline
 
 from .fakes import CountingLM
 
@@ -59,6 +61,20 @@ def test_hook_sees_each_retry() -> None:
     )
     lm.complete(user_message("x"))
     assert seen == [(1, 0.5), (2, 1.0)]
+
+
+def test_a_deadline_stops_waits_that_would_end_after_it() -> None:
+    delays: list[float] = []
+    inner = CountingLM(errors=[_transient() for _ in range(5)])
+    lm = RetryingLM(inner, base_delay=1.0, jitter=False, sleep=delays.append)
+    set_retry_deadline(time.monotonic() + 1.5)  # room for the 1 s wait, not the next 2 s
+    try:
+        with pytest.raises(LMError, match="timeout is near"):
+            lm.complete(user_message("x"))
+    finally:
+        set_retry_deadline(None)
+    assert delays == [1.0] and inner.calls == 2
+    assert retry_deadline() is None
 
 
 def test_invalid_options() -> None:

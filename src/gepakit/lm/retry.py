@@ -37,6 +37,30 @@ def retries_cancelled() -> bool:
     return _CANCELLED.is_set()
 
 
+_deadline_lock = threading.Lock()
+_deadline: float | None = None
+
+
+def set_retry_deadline(deadline: float | None) -> None:
+    """No `RetryingLM` of this process starts a wait that ends after `deadline`.
+
+    `deadline` is a `time.monotonic()` value, or None for no deadline. `gepakit.optimize`
+    sets it from ``timeout=`` so a run stops on time even while an LM is failing: a call
+    whose next retry would end past the deadline raises a transient `LMError` instead
+    (the rollout is not recorded and a resume retries it). Process-wide, like
+    `cancel_retries`.
+    """
+    global _deadline
+    with _deadline_lock:
+        _deadline = deadline
+
+
+def retry_deadline() -> float | None:
+    """The deadline set by `set_retry_deadline`, or None."""
+    with _deadline_lock:
+        return _deadline
+
+
 class RetryingLM:
     """Wrap an `LM` and retry calls that fail with a transient `LMError`.
 
@@ -177,6 +201,11 @@ class RetryingLM:
                     f"gave up after {attempt} attempts in {elapsed:.1f}s, the retry "
                     f"limit is {self.max_elapsed:g}s",
                 ) from error
+        deadline = retry_deadline()
+        if deadline is not None and time.monotonic() + wait > deadline:
+            raise _gave_up(
+                error, f"not retried after {attempt} attempts: the run's timeout is near"
+            ) from error
         with self._lock:
             self._retries += 1
             hooks = [*([self.on_retry] if self.on_retry is not None else []), *self._hooks]
