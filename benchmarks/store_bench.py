@@ -1,15 +1,28 @@
-"""Run-store costs: write cost per rollout as the run grows, and resume time.
+"""Run-store costs: bytes written per rollout against bytes kept, write cost, resume time.
 
-    python benchmarks/store_bench.py [--sizes 1000 20000]
+    python benchmarks/store_bench.py [--sizes 2000 20000] [--compare REV] [--explain]
 
-Prints a table:
-- write us/rollout: mean cost of `SQLiteStore.put_rollout` (one transaction each)
-  over the last 1000 writes before the run reaches N rollouts, with realistic
-  fields (feedback, output, small trace);
-- engine us/call: a full `optimize` run with a no-op evaluator and every rollout
-  persisted, wall time per metric call (all engine + store overhead);
-- open s / replay s: opening the store (integrity check, key index) and a full
-  `Driver.run(replay_only=True)` of the same run, i.e. the resume cost.
+Tables (one row per code version when ``--compare REV`` runs REV's gepakit too, from a
+temporary git worktree, with this same script):
+
+- writes: N rollouts written straight to `SQLiteStore.put_rollout`, each committed
+  before the next is handed over, by one thread (``serial``: an inline run) or by 8
+  threads whose rollouts finish at random moments 0-2 ms apart (``8 threads``: a
+  thread pool). Two rollout shapes: ``small`` (a label, "correct"; ~190 B of JSON)
+  and ``medium`` (a paragraph of feedback, an answer with reasoning and a trace;
+  ~900 B). Columns: *written* = bytes this process handed to write() (WAL frames,
+  checkpoint copies into run.db, the final checkpoint at close) per rollout, from
+  ``wchar`` in /proc/self/io; *device* = bytes it sent to the disk (``write_bytes``:
+  page cache pages dirtied, 4 KB each); *kept* = size of run.db after close per
+  rollout; *ratio* = written / kept; *write us* = wall time of the writes per
+  rollout; *commits* = transactions per rollout (group commit merges rollouts that
+  finish together).
+- engine: a full `gepakit.optimize` run with a run_dir, an instant evaluator and an
+  instant reflection function (every store write of a real run, deliveries, events and
+  candidates included): bytes written / kept per metric call, engine us per call, and
+  the resume cost (open s: opening the store; replay s: `Driver.run(replay_only=True)`).
+- ``--explain``: where the bytes of one serial run of each shape go, from the WAL
+  frames each commit appended: pages per rollout by b-tree (table or index).
 
 For comparison, gepa 0.1.4 rewrites its pickled state on every iteration:
 0.9 ms per save at 1k rollouts, 32 ms at 20k.
@@ -18,8 +31,19 @@ For comparison, gepa 0.1.4 rewrites its pickled state on every iteration:
 from __future__ import annotations
 
 import argparse
+import collections
+import json
+import logging
+import os
+import random
+import sqlite3
+import struct
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +56,104 @@ from gepakit.executors.local import InlineExecutor
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate, Example, Rollout
 
+WORDS = [
+    "the",
+    "answer",
+    "date",
+    "format",
+    "expected",
+    "model",
+    "output",
+    "label",
+    "intent",
+    "classify",
+    "utterance",
+    "weather",
+    "music",
+    "play",
+    "book",
+    "restaurant",
+    "city",
+    "time",
+    "reason",
+    "because",
+    "first",
+    "then",
+]
 
-def write_cost(n: int, tmp: Path) -> float:
-    """Mean microseconds per put_rollout for the last 1000 of n writes."""
-    with SQLiteStore(tmp / f"w{n}") as store:
-        start = 0.0
-        for i in range(n):
-            if i == n - 1000:
-                start = time.perf_counter()
-            store.put_rollout(
-                Rollout(
-                    candidate_id=f"c{i // 50}",
-                    example_id=f"e{i % 50}",
-                    split="val",
-                    score=0.5,
-                    feedback="The answer missed the date format; expected YYYY-MM-DD.",
-                    output={"answer": "2024/01/02", "reasoning": "x" * 200},
-                    trace={"instruction": {"inputs": {"q": "when?"}, "outputs": "2024/01/02"}},
-                    duration=0.01,
-                )
-            )
-        return (time.perf_counter() - start) / 1000 * 1e6
+
+def _text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def make_rollout(i: int, shape: str, rng: random.Random) -> Rollout:
+    """Rollout `i` of a run: 50 examples per candidate, 64-hex candidate ids."""
+    cid = f"{i // 50 * 7919 + 12345678:016x}" * 4
+    if shape == "small":
+        return Rollout(
+            candidate_id=cid,
+            example_id=f"snips-{i % 50}",
+            split="val",
+            score=1.0,
+            feedback="correct",
+            output="PlayMusic",
+            duration=0.2,
+        )
+    return Rollout(
+        candidate_id=cid,
+        example_id=f"ex-{i % 50}",
+        split="val",
+        score=0.5,
+        feedback="The answer missed the date format; expected YYYY-MM-DD. " + _text(rng, 10),
+        output={"answer": _text(rng, 5), "reasoning": _text(rng, 60)},
+        trace={"instruction": {"inputs": {"q": _text(rng, 8)}, "outputs": _text(rng, 5)}},
+        duration=0.2,
+    )
+
+
+def _io() -> tuple[int, int]:
+    with open("/proc/self/io") as fh:
+        fields = dict(line.split(": ") for line in fh.read().splitlines())
+    return int(fields["wchar"]), int(fields["write_bytes"])
+
+
+def writes(n: int, shape: str, threads: int, tmp: Path) -> dict[str, float]:
+    """Bytes and time of writing n rollouts (see the module docstring)."""
+    rng = random.Random(0)
+    rollouts = [make_rollout(i, shape, rng) for i in range(n)]
+    run_dir = tmp / f"w-{shape}-{threads}-{n}"
+    store = SQLiteStore(run_dir)
+    io0, t0 = _io(), time.perf_counter()
+    if threads == 1:
+        for r in rollouts:
+            store.put_rollout(r)
+    else:
+
+        def worker(part: list[Rollout], seed: int) -> None:
+            pause = random.Random(seed)
+            for r in part:
+                time.sleep(pause.uniform(0, 0.002))
+                store.put_rollout(r)
+
+        pool = [
+            threading.Thread(target=worker, args=(rollouts[k::threads], k)) for k in range(threads)
+        ]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    seconds = time.perf_counter() - t0
+    commits = getattr(store, "commits", None)
+    store.close()
+    io1 = _io()
+    kept = (run_dir / "run.db").stat().st_size
+    return {
+        "written": (io1[0] - io0[0]) / n,
+        "device": (io1[1] - io0[1]) / n,
+        "kept": kept / n,
+        "us": seconds / n * 1e6,
+        "commits": -1.0 if commits is None else commits / n,
+    }
 
 
 def task(n_val: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -63,18 +164,19 @@ def task(n_val: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def evaluator(candidate: dict[str, str], example: dict[str, Any]) -> gepakit.Score:
     text = candidate["instruction"]
-    return gepakit.Score(((len(text) * 7 + example["k"]) % 11) / 10, feedback="fb", output="o")
+    score = ((len(text) * 7 + example["k"]) % 11) / 10
+    return gepakit.Score(score, feedback="expected the other label", output="PlayMusic")
 
 
 def reflect(prompt: str) -> str:
-    return f"```\nInstruction {hash(prompt) % 100003}\n```"
+    return f"```\nInstruction {zlib.crc32(prompt.encode()) % 100003}\n```"
 
 
-def full_run(n: int, tmp: Path) -> tuple[float, float, float, int]:
-    """(engine us per call, open seconds, replay seconds, calls) for a run of n calls."""
+def engine_run(n: int, tmp: Path, run_dir: Path | None = None) -> dict[str, float]:
+    """Bytes, engine us per call and resume cost of a serial run of n metric calls."""
     train, val = task(n_val=max(20, n // 200))
-    run_dir = tmp / f"run{n}"
-    t0 = time.perf_counter()
+    run_dir = run_dir or tmp / f"run{n}"
+    io0, t0 = _io(), time.perf_counter()
     result = gepakit.optimize(
         {"instruction": "Answer."},
         train,
@@ -84,8 +186,12 @@ def full_run(n: int, tmp: Path) -> tuple[float, float, float, int]:
         max_metric_calls=n,
         run_dir=run_dir,
         use_merge=False,
+        quiet=True,
     )
-    per_call = (time.perf_counter() - t0) / result.total_metric_calls * 1e6
+    calls = result.total_metric_calls
+    per_call = (time.perf_counter() - t0) / calls * 1e6
+    io1 = _io()
+    kept = sum(p.stat().st_size for p in run_dir.iterdir() if p.name.startswith("run.db"))
     t1 = time.perf_counter()
     store = SQLiteStore(run_dir)
     opened = time.perf_counter() - t1
@@ -109,26 +215,170 @@ def full_run(n: int, tmp: Path) -> tuple[float, float, float, int]:
     driver.run(replay_only=True)
     replayed = time.perf_counter() - t2
     store.close()
-    assert state.budget.used == result.total_metric_calls, "replay did not rebuild the run"
-    return per_call, opened, replayed, result.total_metric_calls
+    assert state.budget.used == calls, "replay did not rebuild the run"
+    return {
+        "calls": calls,
+        "written": (io1[0] - io0[0]) / calls,
+        "kept": kept / calls,
+        "us": per_call,
+        "open": opened,
+        "replay": replayed,
+    }
+
+
+# -- where the bytes go ----------------------------------------------------------
+
+
+class WalFrames:
+    """The frames appended to a WAL since the last call (a reset WAL starts again)."""
+
+    def __init__(self, wal: Path) -> None:
+        self.wal, self.salt, self.seen = wal, (0, 0), 0
+
+    def new(self) -> list[int]:
+        data = self.wal.read_bytes() if self.wal.exists() else b""
+        if len(data) < 32:
+            return []
+        page_size, _, salt1, salt2 = struct.unpack(">IIII", data[8:24])
+        if (salt1, salt2) != self.salt:
+            self.salt, self.seen = (salt1, salt2), 0
+        pages, frame = [], 24 + page_size
+        while 32 + (self.seen + 1) * frame <= len(data):
+            off = 32 + self.seen * frame
+            page, _, s1, s2 = struct.unpack(">IIII", data[off : off + 16])
+            if (s1, s2) != self.salt:
+                break
+            pages.append(page)
+            self.seen += 1
+        return pages
+
+
+def explain(n: int, shape: str, tmp: Path) -> None:
+    """Print the WAL frames per rollout of n serial writes (or an engine run), by b-tree."""
+    run_dir = tmp / f"x-{shape}"
+    touched: collections.Counter[int] = collections.Counter()
+    frames = WalFrames(run_dir / "run.db-wal")
+    committed = SQLiteStore._committed  # pyright: ignore[reportPrivateUsage]
+
+    def counted(self: SQLiteStore, *args: Any) -> None:
+        touched.update(frames.new())  # before a checkpoint lets the WAL start over
+        committed(self, *args)
+
+    SQLiteStore._committed = counted  # type: ignore[method-assign]
+    try:
+        if shape == "engine":
+            n = int(engine_run(n, tmp, run_dir)["calls"])
+        else:
+            rng = random.Random(0)
+            with SQLiteStore(run_dir) as store:
+                for i in range(n):
+                    store.put_rollout(make_rollout(i, shape, rng))
+    finally:
+        SQLiteStore._committed = committed  # type: ignore[method-assign]
+    conn = sqlite3.connect(run_dir / "run.db")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    owner = {page: name for name, page in conn.execute("SELECT name, pageno FROM dbstat")}
+    payload = conn.execute("SELECT sum(payload) FROM dbstat").fetchone()
+    conn.close()
+    by: collections.Counter[str] = collections.Counter()
+    for page, count in touched.items():
+        by[owner.get(page, "?") + (" (page 1: file header)" if page == 1 else "")] += count
+    total = sum(by.values())
+    print(
+        f"  {shape}: {total / n:.2f} WAL frames per rollout of {page_size + 24} B "
+        f"= {total * (page_size + 24) / n:.0f} B (records: {payload[0] / n:.0f} B)"
+    )
+    for name, count in by.most_common():
+        print(f"    {count / n:5.2f} frames/rollout  {name}")
+
+
+# -- driver ----------------------------------------------------------------------
+
+
+def measure(sizes: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"writes": [], "engine": []}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for n in sizes:
+            for shape in ("small", "medium"):
+                for threads in (1, 8):
+                    row = writes(n, shape, threads, tmp)
+                    out["writes"].append({"n": n, "shape": shape, "threads": threads, **row})
+            out["engine"].append({"n": n, **engine_run(n, tmp)})
+    return out
+
+
+def run_other(rev: str, sizes: list[int]) -> dict[str, Any]:
+    """This script's measurements with the gepakit of git revision `rev`."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as d:
+        tree = Path(d) / "tree"
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), rev],
+            check=True,
+        )
+        try:
+            env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+            cmd = [sys.executable, __file__, "--json", "--sizes", *map(str, sizes)]
+            done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        finally:
+            subprocess.run(
+                ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=True
+            )
+
+
+def show(results: dict[str, dict[str, Any]]) -> None:
+    print(
+        f"{'code':>10} | {'shape':>6} | {'writers':>9} | {'rollouts':>8} | {'written B':>9} | "
+        f"{'device B':>8} | {'kept B':>6} | {'ratio':>5} | {'write us':>8} | {'commits':>7}"
+    )
+    print("-" * 106)
+    for name, res in results.items():
+        for r in res["writes"]:
+            commits = "-" if r["commits"] < 0 else f"{r['commits']:.2f}"
+            writers = "serial" if r["threads"] == 1 else f"{r['threads']} threads"
+            print(
+                f"{name:>10} | {r['shape']:>6} | {writers:>9} | {r['n']:>8} | "
+                f"{r['written']:>9.0f} | {r['device']:>8.0f} | {r['kept']:>6.0f} | "
+                f"{r['written'] / r['kept']:>5.1f} | {r['us']:>8.0f} | {commits:>7}"
+            )
+    print()
+    print(
+        f"{'code':>10} | {'calls':>6} | {'written B/call':>14} | {'kept B/call':>11} | "
+        f"{'ratio':>5} | {'engine us/call':>14} | {'open s':>6} | {'replay s':>8}"
+    )
+    print("-" * 96)
+    for name, res in results.items():
+        for r in res["engine"]:
+            print(
+                f"{name:>10} | {r['calls']:>6} | {r['written']:>14.0f} | {r['kept']:>11.0f} | "
+                f"{r['written'] / r['kept']:>5.1f} | {r['us']:>14.0f} | {r['open']:>6.3f} | "
+                f"{r['replay']:>8.3f}"
+            )
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000])
-    sizes = p.parse_args().sizes
-    print(f"{'rollouts':>9} | {'write us/rollout':>16} | {'engine us/call':>14} | "
-          f"{'open s':>7} | {'replay s':>8} | {'resume s':>8}")  # fmt: skip
-    print("-" * 80)
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        for n in sizes:
-            w = write_cost(n, tmp)
-            per_call, opened, replayed, calls = full_run(n, tmp)
-            print(
-                f"{calls:>9} | {w:>16.1f} | {per_call:>14.1f} | {opened:>7.3f} | "
-                f"{replayed:>8.3f} | {opened + replayed:>8.3f}"
-            )
+    p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
+    p.add_argument("--compare", metavar="REV", help="also measure the gepakit of REV")
+    p.add_argument("--explain", action="store_true", help="WAL pages per rollout by b-tree")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    logging.getLogger("gepakit").setLevel(logging.WARNING)
+    if a.json:
+        print(json.dumps(measure(a.sizes)))
+        return
+    results: dict[str, dict[str, Any]] = {}
+    if a.compare:
+        results[a.compare[:10]] = run_other(a.compare, a.sizes)
+    results["this tree"] = measure(a.sizes)
+    show(results)
+    if a.explain:
+        print("\nwhere the bytes go (serial writes of 2000 rollouts; an engine run of 2000 calls):")
+        with tempfile.TemporaryDirectory() as d:
+            for shape in ("small", "medium", "engine"):
+                explain(2000, shape, Path(d))
 
 
 if __name__ == "__main__":

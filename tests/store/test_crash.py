@@ -223,3 +223,31 @@ def test_surrogates_in_every_text_field_survive_kill9_and_resume(tmp_path: Path)
         rollouts = [r for _, r in store.rollouts()]
     assert rollouts and all("\udce9" in r.example_id for r in rollouts)
     assert all("\udce9" in (r.feedback or "") for r in rollouts)
+
+
+@pytest.mark.parametrize("kill_after", [0.4, 0.9])
+def test_kill9_during_group_commits_loses_no_acknowledged_rollout(
+    tmp_path: Path, kill_after: float
+) -> None:
+    # 8 threads write at once, so commits hold several rollouts; every rollout whose
+    # put_rollout returned (logged after it) must be in the run after SIGKILL.
+    ack = tmp_path / "acked"
+    cmd = [sys.executable, str(SCRIPT.with_name("group_writer.py")), str(tmp_path / "run")]
+    proc = subprocess.Popen([*cmd, str(ack), "8", "100000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ack.exists() or ack.stat().st_size == 0:  # wait until writes have started
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1])
+        time.sleep(0.01)
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err
+    acked = set(ack.read_text().splitlines())
+    with SQLiteStore(tmp_path / "run") as store:  # a writer: checks every checksum too
+        stored = {r.example_id for _, r in store.rollouts()}
+        assert store.paid_count == len(stored)
+    assert len(acked) > 50
+    assert acked <= stored
+    assert len(stored) <= len(acked) + 8  # at most the one in flight per thread

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from gepakit.errors import StoreError
 from gepakit.runs import load_run, run_status
 from gepakit.store import sqlite as sqlite_module
 from gepakit.store._codec import decode_text, encode_text
-from gepakit.store._schema import RUN_SCHEMA_VERSION
+from gepakit.store._schema import RUN_PAGE_SIZE, RUN_SCHEMA_VERSION
 from gepakit.store.cache import EvalCache
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate, Example, Proposal
@@ -204,26 +205,109 @@ def test_damage_is_a_clear_error_in_status_and_load_run(tmp_path: Path) -> None:
             read(run)
 
 
-def test_a_version_1_store_is_read_and_upgraded_in_place(tmp_path: Path) -> None:
-    run = _run(tmp_path)
-    conn = sqlite3.connect(run / "run.db")  # make it look like a file from version 1
-    for table in ("meta", "examples", "candidates", "rollouts", "proposals", "step_results"):
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
-    for table in ("deliveries", "events"):
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
-    conn.execute("UPDATE schema_version SET version = 1")
+# The tables as version 2 defined them (version 3 rebuilt these four).
+V2_TABLES = {
+    "meta": "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL, crc INTEGER)",
+    "step_results": """CREATE TABLE step_results (job INTEGER NOT NULL, step INTEGER NOT NULL,
+        payload TEXT NOT NULL, crc INTEGER, PRIMARY KEY (job, step))""",
+    "rollouts": """CREATE TABLE rollouts (seq INTEGER PRIMARY KEY, candidate_id TEXT NOT NULL,
+        example_id TEXT NOT NULL, split TEXT NOT NULL, paid INTEGER NOT NULL,
+        evaluator_id TEXT NOT NULL, score REAL NOT NULL, objectives TEXT NOT NULL,
+        feedback TEXT, output TEXT NOT NULL, trace TEXT NOT NULL, usage TEXT NOT NULL,
+        duration REAL NOT NULL, error TEXT, created REAL NOT NULL, crc INTEGER,
+        UNIQUE (candidate_id, example_id, split))""",
+    "events": """CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, crc INTEGER)""",
+}
+ALL_TABLES = ("meta", "examples", "candidates", "rollouts", "proposals", "step_results")
+ALL_TABLES += ("deliveries", "events")
+
+
+def _downgrade(run: Path, version: int) -> None:
+    """Make a current run.db look like one written by schema `version` (1 or 2)."""
+    conn = sqlite3.connect(run / "run.db")
+    for table, ddl in V2_TABLES.items():
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_new")
+        conn.execute(ddl)
+        conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_new")
+        conn.execute(f"DROP TABLE {table}_new")
+    if version == 1:
+        for table in ALL_TABLES:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
+    conn.execute("UPDATE schema_version SET version = ?", (version,))
     conn.commit()
     conn.close()
-    with SQLiteStore(run, readonly=True) as old:  # readers take it as it is
-        assert old.paid_count == 2 and len(old.proposals()) == 1
+
+
+def _everything(run: Path) -> dict[str, Any]:
+    with SQLiteStore(run, readonly=True) as s:
+        return {
+            "rollouts": list(s.rollouts()),
+            "candidates": s.candidates(),
+            "proposals": s.proposals(),
+            "events": s.events(),
+            "deliveries": s.deliveries(),
+            "step": s.step_result(1, 1),
+            "meta": {k: v for k, v in s.meta().items() if k != "last_opened"},
+            "val": s.examples("val"),
+        }
+
+
+def _full_run(tmp_path: Path) -> Path:
+    run = _run(tmp_path)
+    with SQLiteStore(run) as s:
+        s.put_step_result(1, 1, {"reply": "text"})
+        s.put_delivery(0, 1, 1)
+        s.put_examples("val", [Example(id="e1", data={"q": 1})])
+        s.put_rollout(rollout(eid="e1", score=1.0))  # replaced: e1 moves after e2
+    return run
+
+
+def _schema(run: Path) -> tuple[int, dict[str, str], list[Any]]:
+    conn = sqlite3.connect(run / "run.db")
+    version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+    sql = dict(conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'"))
+    indexes = conn.execute("PRAGMA index_list(rollouts)").fetchall()
+    conn.close()
+    return version, sql, indexes
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_store_is_read_and_upgraded_in_place(tmp_path: Path, version: int) -> None:
+    run = _full_run(tmp_path)
+    before = _everything(run)
+    assert [r.example_id for _, r in before["rollouts"]] == ["e2", "e1"]
+    _downgrade(run, version)
+    assert _schema(run)[2]  # the old key index is there
+    assert _everything(run) == before  # readers take it as it is
     with SQLiteStore(run) as s:  # a writer upgrades it, checksums included
         assert s.own_rollout(("c1", "e2", "val")) == rollout(eid="e2", score=0.75)
-    conn = sqlite3.connect(run / "run.db")
-    assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == RUN_SCHEMA_VERSION
-    conn.close()
+        assert s.paid_count == 2
+    found, sql, indexes = _schema(run)
+    assert found == RUN_SCHEMA_VERSION == 3
+    assert indexes == []  # rollouts: no index, rows appended in seq order
+    assert "WITHOUT ROWID" in sql["meta"] and "WITHOUT ROWID" in sql["step_results"]
+    assert "AUTOINCREMENT" not in sql["events"]
+    assert not any(name.endswith("_v3") for name in sql)
+    assert _everything(run) == before
+    with SQLiteStore(run) as s:  # the upgraded file takes new writes and keeps keys unique
+        s.put_rollout(rollout(eid="e2", score=0.25))
+        s.put_event("more", {"n": 2})
+    after = _everything(run)
+    assert [(r.example_id, r.score) for _, r in after["rollouts"]] == [("e1", 1.0), ("e2", 0.25)]
+    assert [e[1] for e in after["events"]] == ["run_started", "more"]
     _tamper(run, "UPDATE rollouts SET score = 0.0 WHERE example_id = 'e2'")
     with pytest.raises(StoreError, match="fails its checksum"):
         SQLiteStore(run)
+
+
+def test_a_new_store_uses_small_pages_and_no_rollout_index(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        _fill(s, 3)
+    conn = sqlite3.connect(tmp_path / "run.db")
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == RUN_PAGE_SIZE == 1024
+    conn.close()
+    assert _schema(tmp_path)[2] == []
 
 
 def test_a_damaged_cache_record_is_a_miss(tmp_path: Path) -> None:

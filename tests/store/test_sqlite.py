@@ -7,7 +7,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +179,88 @@ def test_shared_cache_serves_other_runs_and_hits_survive_losing_the_cache(tmp_pa
     with SQLiteStore(tmp_path / "b") as b:  # a resume replays the same hit without the cache
         assert b.shared_rollout(("c1", "e1", "val")) == rollout()
     assert len(EvalCache(tmp_path / "fresh.db")) == 0
+
+
+# -- one row per key, group commit ------------------------------------------------
+
+
+def test_writing_a_key_again_keeps_one_row_the_latest(tmp_path: Path) -> None:
+    cache = EvalCache(tmp_path / "cache.db")
+    cache.put("default", rollout(eid="hit", score=0.25))
+    with SQLiteStore(tmp_path / "run", cache=cache) as s:
+        s.put_rollout(rollout(eid="e1", score=0.5))
+        s.put_rollout(rollout(eid="e1", score=0.75))
+        assert s.shared_rollout(("c1", "hit", "val")) is not None  # copied in, unpaid
+        s.put_rollout(rollout(eid="hit", score=1.0))  # then paid here
+        assert (s.paid_count, s.hit_count) == (2, 0)
+    with SQLiteStore(tmp_path / "run") as s:
+        stored = [(paid, r.example_id, r.score) for paid, r in s.rollouts()]
+        assert stored == [(True, "e1", 0.75), (True, "hit", 1.0)]
+        assert s.own_rollout(("c1", "e1", "val")) == rollout(eid="e1", score=0.75)
+    cache.close()
+
+
+def _queue_while_busy(store: SQLiteStore, calls: list[Any]) -> list[BaseException | None]:
+    """Run `calls` on threads while the store's connection is busy, so they queue up;
+    then free it. Returns each call's exception (None: it returned)."""
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            calls[i]()
+        except BaseException as exc:
+            errors[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    with store._lock:  # pyright: ignore[reportPrivateUsage]  # a commit in progress
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(store._queue) < len(calls):  # pyright: ignore[reportPrivateUsage]
+            assert time.monotonic() < deadline, "the calls did not queue up"
+            time.sleep(0.001)
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_calls_arriving_together_share_one_commit_and_return_once_committed(
+    tmp_path: Path,
+) -> None:
+    s = SQLiteStore(tmp_path)
+    before = s.commits
+    calls: list[Any] = [lambda i=i: s.put_rollout(rollout(eid=f"e{i}")) for i in range(6)]
+    calls.append(lambda: s.put_delivery(0, 1, 1))
+    assert _queue_while_busy(s, calls) == [None] * 7
+    assert (s.commits - before, s.paid_count) == (1, 6)
+    # Every call had returned, so every record is committed: another connection sees them.
+    with SQLiteStore(tmp_path, readonly=True) as reader:
+        assert reader.paid_count == 6 and reader.deliveries() == [(1, 1)]
+    s.close()
+
+
+def test_a_failing_call_in_a_group_fails_alone(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path)
+    calls: list[Any] = [lambda i=i: s.put_rollout(rollout(eid=f"e{i}")) for i in range(3)]
+    calls.insert(1, lambda: s.put_delivery(5, 1, 1))  # out of order: refused
+    errors = _queue_while_busy(s, calls)
+    assert isinstance(errors[1], StoreError) and "out of order" in str(errors[1])
+    assert [e is None for i, e in enumerate(errors) if i != 1] == [True] * 3
+    assert s.paid_count == 3
+    s.put_delivery(0, 1, 1)  # the in-memory index still matches the file
+    s.close()
+    with SQLiteStore(tmp_path, readonly=True) as reader:
+        assert reader.paid_count == 3 and reader.deliveries() == [(1, 1)]
+
+
+def test_a_group_that_cannot_be_written_fails_every_call_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    s = SQLiteStore(tmp_path)
+    s.put_rollout(rollout(eid="kept"))
+    s._conn.execute("PRAGMA query_only = 1")  # pyright: ignore[reportPrivateUsage]
+    calls: list[Any] = [lambda i=i: s.put_rollout(rollout(eid=f"e{i}")) for i in range(4)]
+    errors = _queue_while_busy(s, calls)
+    assert all(isinstance(e, StoreError) and "readonly" in str(e) for e in errors)
+    assert s.paid_count == 1 and s.own_rollout(("c1", "e0", "val")) is None
+    s.close()

@@ -8,10 +8,21 @@ from collections.abc import Callable, Mapping
 from gepakit.errors import SchemaVersionError, StoreError
 from gepakit.store._codec import ROLLOUT_COLUMNS, row_checksum
 
-RUN_SCHEMA_VERSION = 2
-"""2 added a per-record checksum (``crc``) to every table; version 1 files are upgraded
-in place when a run is opened for writing, and read as they are by readers."""
-READABLE_RUN_VERSIONS = (1, 2)
+RUN_SCHEMA_VERSION = 3
+"""2 added a per-record checksum (``crc``) to every table. 3 cut the pages a commit
+touches: the rollouts table lost its index on (candidate_id, example_id, split), which
+doubled the pages of every rollout commit (the store keeps that key unique itself: it
+holds every key in memory); meta and step_results became WITHOUT ROWID tables (one
+b-tree instead of a table plus its key index); events lost AUTOINCREMENT (which wrote
+sqlite_sequence on every event; events are never deleted, so seq is never reused).
+Older files are upgraded in place when a run is opened for writing (`V3_TABLES` are
+rebuilt, rows, seq and checksums kept), and read as they are by readers."""
+READABLE_RUN_VERSIONS = (1, 2, 3)
+RUN_PAGE_SIZE = 1024
+"""Page size of new run stores. Every commit writes each page it touches in full to the
+WAL (and again at the checkpoint), and a run commits each rollout on its own, so a
+small page keeps a 200-byte rollout from costing 8 KB; see ``benchmarks/store_bench.py``.
+Files created with another page size keep it."""
 CACHE_SCHEMA_VERSION = 1
 
 CHECKED_COLUMNS: Mapping[str, tuple[str, ...]] = {
@@ -36,7 +47,7 @@ RUN_TABLES = (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL,
         crc INTEGER
-    )""",
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS examples (
         split TEXT NOT NULL,
         position INTEGER NOT NULL,
@@ -55,6 +66,8 @@ RUN_TABLES = (
     )""",
     # paid = 1: this run paid the metric call; paid = 0: a hit copied from the shared
     # cache, kept so a resume replays the same hits even if the cache file is gone.
+    # One row per (candidate_id, example_id, split), kept so by SQLiteStore (no index:
+    # rows are appended in seq order, and a commit touches only the last page or two).
     """CREATE TABLE IF NOT EXISTS rollouts (
         seq INTEGER PRIMARY KEY,
         candidate_id TEXT NOT NULL,
@@ -71,8 +84,7 @@ RUN_TABLES = (
         duration REAL NOT NULL,
         error TEXT,
         created REAL NOT NULL,
-        crc INTEGER,
-        UNIQUE (candidate_id, example_id, split)
+        crc INTEGER
     )""",
     """CREATE TABLE IF NOT EXISTS proposals (
         idx INTEGER PRIMARY KEY,
@@ -89,7 +101,7 @@ RUN_TABLES = (
         payload TEXT NOT NULL,
         crc INTEGER,
         PRIMARY KEY (job, step)
-    )""",
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS deliveries (
         seq INTEGER PRIMARY KEY,
         job INTEGER NOT NULL,
@@ -97,7 +109,7 @@ RUN_TABLES = (
         crc INTEGER
     )""",
     """CREATE TABLE IF NOT EXISTS events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         time REAL NOT NULL,
         kind TEXT NOT NULL,
         data TEXT NOT NULL,
@@ -184,7 +196,28 @@ def add_checksums(conn: sqlite3.Connection) -> None:
         )
 
 
-RUN_MIGRATIONS: Mapping[int, Migration] = {1: add_checksums}
+V3_TABLES: Mapping[str, tuple[str, ...]] = {
+    "meta": CHECKED_COLUMNS["meta"],
+    "step_results": CHECKED_COLUMNS["step_results"],
+    "rollouts": ("seq", *CHECKED_COLUMNS["rollouts"]),
+    "events": ("seq", *CHECKED_COLUMNS["events"]),
+}
+"""The tables version 3 changed, with the columns their rebuild copies (besides crc)."""
+
+
+def rebuild_lean_tables(conn: sqlite3.Connection) -> None:
+    """Upgrade a run store from version 2 to 3: rebuild `V3_TABLES` with version 3's
+    definitions, keeping every row, its seq and its checksum."""
+    for table, kept in V3_TABLES.items():
+        ddl = next(t for t in RUN_TABLES if f"EXISTS {table} (" in t)
+        conn.execute(ddl.replace(f"EXISTS {table} (", f"EXISTS {table}_v3 (", 1))
+        columns = ", ".join((*kept, "crc"))
+        conn.execute(f"INSERT INTO {table}_v3 ({columns}) SELECT {columns} FROM {table}")
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table}_v3 RENAME TO {table}")
+
+
+RUN_MIGRATIONS: Mapping[int, Migration] = {1: add_checksums, 2: rebuild_lean_tables}
 
 
 def check_readonly_schema(

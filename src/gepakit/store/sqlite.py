@@ -1,15 +1,22 @@
 """`SQLiteStore`: a run persisted in one SQLite file, ``run_dir/run.db``.
 
-Durability: every `RunStore` call is one small transaction (WAL journal,
-``synchronous=NORMAL``). A committed write survives the process being killed at
-any moment (SIGKILL included); only an OS crash or power loss may drop the last
-few commits, which resume then simply redoes. Rollouts are *not* buffered: a
-metric call that completed and was recorded is never paid again. Writing one
-rollout costs a few tens of microseconds (see ``benchmarks/store_bench.py``),
-so batching would buy little and could lose paid work on a crash.
+Durability: every `RunStore` call returns only once its record is committed (WAL
+journal, ``synchronous=NORMAL``). A committed write survives the process being killed
+at any moment (SIGKILL included): WAL+NORMAL hands each commit to the operating system
+before returning and syncs the disk at checkpoints, so only an OS crash or power loss
+may drop the commits since the last checkpoint, which resume then simply redoes (paying
+those metric calls again). Rollouts are *not* buffered: a metric call that completed
+and was recorded is never paid again.
+
+Group commit: calls that arrive while another thread is committing (rollouts finishing
+together on several workers, a delivery logged meanwhile) wait for it and are then
+committed together in one transaction by the first of them, so they share the pages
+they touch instead of each writing its own; each still returns only after its own
+record is committed. If a group fails, its calls are retried one by one, so only the
+failing one raises. A lone call commits at once (no waiting for company).
 
 The main file holds what was paid, not only the write-ahead log: a PASSIVE checkpoint
-runs after `CHECKPOINT_EVERY` commits (at most every `CHECKPOINT_MIN_SECONDS`), after
+runs after `CHECKPOINT_EVERY` records (at most every `CHECKPOINT_MIN_SECONDS`), after
 `CHECKPOINT_MAX_SECONDS` otherwise, and at close, so losing ``run.db-wal`` (deleted, or
 run.db copied without it) loses at most the last few records. A new run.db is created
 complete and renamed into place, so a run.db that exists but is empty or not SQLite is
@@ -18,6 +25,11 @@ never taken for a new run: it is refused.
 Every record carries a checksum (schema version 2), checked when the store opens for
 writing and whenever a record is read, so a damaged record that SQLite's own
 ``quick_check`` passes is reported by table and key instead of being used.
+
+Bytes: a commit writes every page it touches in full, so new files use 1 KB pages
+(`RUN_PAGE_SIZE`) and the rollouts table has no index (schema version 3); a rollout
+commit then appends to the last page or two. ``benchmarks/store_bench.py`` prints the
+bytes written per rollout against the bytes kept.
 
 Reads that resume needs on every step are served from memory: the keys of the
 rollouts this run paid for (and of cache hits it used) are loaded when the store
@@ -51,6 +63,7 @@ from gepakit.store._schema import (
     CHECKED_COLUMNS,
     READABLE_RUN_VERSIONS,
     RUN_MIGRATIONS,
+    RUN_PAGE_SIZE,
     RUN_SCHEMA_VERSION,
     RUN_TABLES,
     check_readonly_schema,
@@ -64,7 +77,7 @@ log = logging.getLogger("gepakit")
 
 DB_NAME = "run.db"
 CHECKPOINT_EVERY = 8
-"""Commits after which the WAL is checkpointed into run.db (rate-limited, see below)."""
+"""Records after which the WAL is checkpointed into run.db (rate-limited, see below)."""
 CHECKPOINT_MIN_SECONDS = 0.25
 """Checkpoints are at least this far apart: a checkpoint syncs the disk (~10 ms), so
 very fast writers pay at most a few percent; they lose at most this much work."""
@@ -75,13 +88,25 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 T = TypeVar("T")
 
 
+class _Write:
+    """One `RunStore` call waiting for its commit (see `SQLiteStore._commit`)."""
+
+    __slots__ = ("apply", "done", "error")
+
+    def __init__(self, apply: Callable[[], None]) -> None:
+        self.apply = apply
+        self.done = False
+        self.error: BaseException | None = None
+
+
 class SQLiteStore:
     """A `RunStore` in ``run_dir/run.db``, optionally backed by a shared `EvalCache`.
 
     A writer holds ``run_dir/.lock`` until `close` (a second writer gets
     `RunInUseError`). ``readonly=True`` opens without the lock, for status and export
     while a run may be going on; writes then raise `StoreError`.
-    Thread-safe: one connection guarded by a lock.
+    Thread-safe: one connection guarded by a lock; writes that arrive together are
+    committed together (group commit), each call returning once its record is durable.
 
     Args:
         run_dir: the run directory (created if missing, unless readonly).
@@ -108,6 +133,12 @@ class SQLiteStore:
         self.readonly = readonly
         self.evaluator_id = evaluator_id
         self._lock = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Write] = []
+        self.commits = 0
+        """Transactions committed by the `RunStore` calls since the store opened."""
+        self.records = 0
+        """Records those transactions wrote."""
         self._run_lock: RunLock | None = None
         self._own: dict[RolloutKey, int] = {}
         self._borrowed: dict[RolloutKey, int] = {}
@@ -207,6 +238,7 @@ class SQLiteStore:
             leftover.unlink(missing_ok=True)
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
+            conn.execute(f"PRAGMA page_size = {RUN_PAGE_SIZE}")
             ensure_schema(conn, "run", RUN_SCHEMA_VERSION, RUN_TABLES, str(self.path))
         finally:
             conn.close()
@@ -240,6 +272,7 @@ class SQLiteStore:
         return StoreError(f"cannot open the run store {self.path}: {text}; {hint}")
 
     def _load_index(self) -> None:
+        self._own, self._borrowed = {}, {}
         for seq, cid, eid, split, paid in self._conn.execute(
             "SELECT seq, candidate_id, example_id, split, paid FROM rollouts"
         ):
@@ -252,31 +285,111 @@ class SQLiteStore:
 
     # -- writing helpers -----------------------------------------------------
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One write statement; errors become a `StoreError` that says what to do."""
         if self.readonly:
             raise StoreError(f"the run store {self.path} was opened read-only")
         try:
-            cur = self._conn.execute(sql, params)
+            return self._conn.execute(sql, params)
         except (sqlite3.Error, UnicodeError, OverflowError) as exc:
             raise StoreError(
                 f"cannot write to the run store {self.path}: {type(exc).__name__}: {exc} "
                 "(disk full or read-only? the run stops here; fix it and resume with the "
                 "same run_dir)"
             ) from exc
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        cur = self._execute(sql, params)
         if not self._conn.in_transaction:
             self._committed()
         return cur
 
+    def _commit(self, apply: Callable[[], None]) -> None:
+        """Run `apply` (the statements of one `RunStore` call) in a committed transaction.
+
+        Calls made while another thread is committing queue up; the first of them to get
+        the connection commits the whole queue in one transaction (group commit). Each
+        call returns only once the transaction holding its records is committed.
+
+        Raises:
+            StoreError: this call's records could not be written.
+        """
+        if self.readonly:
+            raise StoreError(f"the run store {self.path} was opened read-only")
+        write = _Write(apply)
+        with self._queue_lock:
+            self._queue.append(write)
+        with self._lock:
+            if not write.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if write.error is not None:
+            raise write.error
+
+    def _commit_group(self, group: list[_Write]) -> None:
+        """Commit `group` in one transaction; if that fails, each call on its own."""
+        try:
+            self._transaction(group)
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error = exc
+            else:  # one bad call must not fail the others: retry them one by one
+                for write in group:
+                    try:
+                        self._transaction([write])
+                    except Exception as one:
+                        write.error = one
+        except BaseException as exc:  # KeyboardInterrupt: nothing of the group is committed
+            for write in group:
+                write.error, write.done = exc, True
+            raise
+        for write in group:
+            write.done = True
+        self._committed(len(group))  # after the calls are done: a failed checkpoint
+        # raises here, to the committing call (the records are committed)
+
+    def _transaction(self, group: list[_Write]) -> None:
+        try:
+            self._execute("BEGIN IMMEDIATE")
+            for write in group:
+                write.apply()
+            self._execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._load_index()  # the in-memory keys back to what is committed
+            raise
+        self.commits += 1
+        self.records += len(group)
+
     def _insert(self, verb: str, table: str, values: Sequence[Any]) -> sqlite3.Cursor:
         """``verb INTO table`` of one record, with its checksum."""
+        return self._write(self._insert_sql(table, verb), (*values, row_checksum(values)))
+
+    @staticmethod
+    def _insert_sql(table: str, verb: str = "INSERT") -> str:
         columns = CHECKED_COLUMNS[table]
         marks = ", ".join("?" * (len(columns) + 1))
-        sql = f"{verb} INTO {table} ({', '.join(columns)}, crc) VALUES ({marks})"
-        return self._write(sql, (*values, row_checksum(values)))
+        return f"{verb} INTO {table} ({', '.join(columns)}, crc) VALUES ({marks})"
 
-    def _committed(self) -> None:
-        """Checkpoint the WAL into run.db every few commits (see the module docstring)."""
-        self._commits += 1
+    def _commit_record(
+        self, verb: str, table: str, values: Sequence[Any], done: Callable[[], None]
+    ) -> None:
+        """Commit one record (see `_commit`); `done` updates the in-memory index."""
+        params = (*values, row_checksum(values))
+
+        def apply() -> None:
+            self._execute(self._insert_sql(table, verb), params)
+            done()
+
+        self._commit(apply)
+
+    def _committed(self, records: int = 1) -> None:
+        """Checkpoint the WAL into run.db every few records (see the module docstring)."""
+        self._commits += records
         elapsed = time.monotonic() - self._checkpointed
         due = self._commits >= CHECKPOINT_EVERY or elapsed >= CHECKPOINT_MAX_SECONDS
         if not due or elapsed < CHECKPOINT_MIN_SECONDS:
@@ -361,12 +474,12 @@ class SQLiteStore:
             return None
         rollout = self.cache.get(self.evaluator_id, key)
         if rollout is not None and not self.readonly:
-            with self._lock:
-                cur = self._put_rollout_row(rollout, paid=False)
-                self._borrowed[key] = int(cur.lastrowid or 0)
+            self._put_rollout_row(rollout, paid=False)
         return rollout
 
-    def _put_rollout_row(self, rollout: Rollout, *, paid: bool) -> sqlite3.Cursor:
+    def _put_rollout_row(self, rollout: Rollout, *, paid: bool) -> None:
+        """Commit `rollout` as the one row of its key (replacing an older row)."""
+        key: RolloutKey = (rollout.candidate_id, rollout.example_id, rollout.split)
         try:
             row = rollout_row(rollout)
         except (UnicodeError, ValueError, TypeError) as exc:
@@ -375,15 +488,22 @@ class SQLiteStore:
                 f"{rollout.example_id!r} for {self.path}: {type(exc).__name__}: {exc}"
             ) from exc
         values = (int(paid), encode_text(self.evaluator_id), time.time(), *row)
-        return self._insert("INSERT OR REPLACE", "rollouts", values)
+        crc = row_checksum(values)
+
+        def apply() -> None:
+            old = self._own.pop(key, None)
+            old = self._borrowed.pop(key, old)
+            if old is not None:
+                self._execute("DELETE FROM rollouts WHERE seq = ?", (old,))
+            cur = self._execute(self._insert_sql("rollouts"), (*values, crc))
+            (self._own if paid else self._borrowed)[key] = int(cur.lastrowid or 0)
+
+        self._commit(apply)
 
     def put_rollout(self, rollout: Rollout) -> None:
-        """Record a paid rollout (one transaction), then add it to the shared cache."""
-        key: RolloutKey = (rollout.candidate_id, rollout.example_id, rollout.split)
-        with self._lock:
-            cur = self._put_rollout_row(rollout, paid=True)
-            self._own[key] = int(cur.lastrowid or 0)
-            self._borrowed.pop(key, None)
+        """Record a paid rollout (committed before this returns, see group commit in the
+        module docstring), then add it to the shared cache."""
+        self._put_rollout_row(rollout, paid=True)
         if self.cache is not None:
             self.cache.put(self.evaluator_id, rollout)
 
@@ -391,43 +511,43 @@ class SQLiteStore:
         self, index: int, candidate: Candidate, parents: Sequence[int], info: Mapping[str, Any]
     ) -> None:
         """Record candidate `index` (idempotent: a replayed write keeps the first row)."""
-        with self._lock:
-            if index in self._candidates:
-                return
-            values = (
-                int(index),
-                encode_text(candidate.id),
-                dumps(dict(candidate.components)),
-                dumps(list(parents)),
-                dumps(dict(info), what="candidate info"),
-            )
-            self._insert("INSERT OR IGNORE", "candidates", values)
-            self._candidates.add(index)
+        if index in self._candidates:
+            return
+        values = (
+            int(index),
+            encode_text(candidate.id),
+            dumps(dict(candidate.components)),
+            dumps(list(parents)),
+            dumps(dict(info), what="candidate info"),
+        )
+        self._commit_record(
+            "INSERT OR IGNORE", "candidates", values, lambda: self._candidates.add(index)
+        )
 
     def put_proposal(self, proposal: Proposal) -> None:
         """Record a finished proposal (idempotent by index)."""
-        with self._lock:
-            if proposal.index in self._proposals:
-                return
-            values = (
-                int(proposal.index),
-                encode_text(proposal.kind),
-                encode_text(proposal.decision),
-                encode_text(proposal.reason),
-                encode_text(proposal.child_id),
-                dumps(proposal.to_dict(), what="proposal"),
-            )
-            self._insert("INSERT OR IGNORE", "proposals", values)
-            self._proposals.add(proposal.index)
+        if proposal.index in self._proposals:
+            return
+        values = (
+            int(proposal.index),
+            encode_text(proposal.kind),
+            encode_text(proposal.decision),
+            encode_text(proposal.reason),
+            encode_text(proposal.child_id),
+            dumps(proposal.to_dict(), what="proposal"),
+        )
+        self._commit_record(
+            "INSERT OR IGNORE", "proposals", values, lambda: self._proposals.add(proposal.index)
+        )
 
     def put_step_result(self, job: int, step: int, payload: Mapping[str, Any]) -> None:
         """Record a proposer reply for replay (idempotent by (job, step))."""
-        with self._lock:
-            if (job, step) in self._steps:
-                return
-            values = (int(job), int(step), dumps(dict(payload), what="proposer reply"))
-            self._insert("INSERT OR IGNORE", "step_results", values)
-            self._steps.add((job, step))
+        if (job, step) in self._steps:
+            return
+        values = (int(job), int(step), dumps(dict(payload), what="proposer reply"))
+        self._commit_record(
+            "INSERT OR IGNORE", "step_results", values, lambda: self._steps.add((job, step))
+        )
 
     def step_result(self, job: int, step: int) -> Mapping[str, Any] | None:
         if (job, step) not in self._steps:
@@ -444,22 +564,26 @@ class SQLiteStore:
         Raises:
             StoreError: `seq` is not the next delivery number.
         """
-        with self._lock:
+        params = (int(seq), int(job), int(step))
+        params = (*params, row_checksum(params))
+
+        def apply() -> None:
             if seq != self._n_deliveries:
                 raise StoreError(
                     f"delivery {seq} out of order (the store has {self._n_deliveries})"
                 )
-            self._insert("INSERT", "deliveries", (int(seq), int(job), int(step)))
+            self._execute(self._insert_sql("deliveries"), params)
             self._n_deliveries += 1
+
+        self._commit(apply)
 
     def deliveries(self) -> list[tuple[int, int]]:
         return [(int(j), int(s)) for _, j, s in self._select("deliveries", "ORDER BY seq")]
 
     def put_event(self, kind: str, data: Mapping[str, Any]) -> None:
         """Append an event to the log."""
-        with self._lock:
-            values = (time.time(), encode_text(kind), dumps(dict(data), what="event"))
-            self._insert("INSERT", "events", values)
+        values = (time.time(), encode_text(kind), dumps(dict(data), what="event"))
+        self._commit_record("INSERT", "events", values, lambda: None)
 
     # -- run metadata and readers (not part of RunStore) ---------------------
 
