@@ -142,11 +142,22 @@ class CallableComponents:
         self.fn = fn
 
     def select(self, view: ComponentView, state: dict[int, int]) -> list[str]:
-        chosen = list(self.fn(dict(view.candidate), list(view.rollouts)))
-        unknown = [c for c in chosen if c not in view.candidate]
-        if not chosen or unknown:
-            raise ValueError(
-                f"component selector returned {chosen!r}; expected a non-empty list of "
-                f"names from {sorted(view.candidate)}"
-            )
-        return chosen
+        return checked_components(self.fn(dict(view.candidate), list(view.rollouts)), view)
+
+
+def checked_components(
+    chosen: str | Sequence[str], view: ComponentView, who: str = "component selector"
+) -> list[str]:
+    """A selector's choice as a list of names (one name counts as a list of one).
+
+    Raises:
+        ValueError: the choice is empty or names a component the candidate lacks.
+    """
+    names = [chosen] if isinstance(chosen, str) else list(chosen)
+    unknown = [c for c in names if c not in view.candidate]
+    if not names or unknown:
+        raise ValueError(
+            f"{who} returned {chosen!r}; expected a non-empty list of names from "
+            f"{sorted(view.candidate)}"
+        )
+    return names

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from gepakit.engine.selection import ComponentView
+from gepakit.engine.selection import ComponentView, checked_components
 from gepakit.errors import ConfigError
 from gepakit.integrations.gepa.state import GEPAStateView, Pointers
 from gepakit.integrations.gepa.strategies import native_name
@@ -78,14 +78,7 @@ class GepaProtocolSelector:
         ]
         scores = [r.score for r in view.rollouts]
         chosen = self.fn(self.view, trajectories, scores, view.candidate_index, candidate)
-        names = [chosen] if isinstance(chosen, str) else list(chosen)
-        unknown = [c for c in names if c not in view.candidate]
-        if not names or unknown:
-            raise ValueError(
-                f"component selector returned {chosen!r}; expected a non-empty list of "
-                f"names from {list(candidate)}"
-            )
-        return names
+        return checked_components(chosen, view)
 
 
 def _takes_five(fn: Any) -> bool:

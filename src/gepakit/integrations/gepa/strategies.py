@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gepakit.engine.selection import ComponentView, SelectionView
+from gepakit.engine.selection import ComponentView, SelectionView, checked_components
 from gepakit.engine.stopping import StopView
 from gepakit.integrations.gepa.state import GEPAStateView, Pointers
 
@@ -102,14 +102,7 @@ class ComponentSelectorBridge:
         chosen = self._selector(
             self._view, trajectories, scores, view.candidate_index, dict(view.candidate)
         )
-        names = [chosen] if isinstance(chosen, str) else list(chosen)
-        unknown = [c for c in names if c not in view.candidate]
-        if not names or unknown:
-            raise ValueError(
-                f"module_selector {self.gepa_selector} returned {chosen!r}; expected a "
-                f"non-empty list of names from {sorted(view.candidate)}"
-            )
-        return names
+        return checked_components(chosen, view, f"module_selector {self.gepa_selector}")
 
 
 class StopperBridge:
