@@ -110,6 +110,12 @@ EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 AUTO_BUDGETS: tuple[str, ...] = get_args(AutoBudgetName)
 
 
+def quoted_choices(names: Any) -> str:
+    """The choices of a `Literal` (or a sequence of names) for an error: ``'a', 'b' or 'c'``."""
+    values = [repr(v) for v in (get_args(names) or names)]
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
 def strategy_name(obj: object) -> str | None:
     """The name `optimize` accepts for a built-in strategy object (first name wins), else None.
 

@@ -8,7 +8,7 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import dspy
 from dspy.teleprompt.teleprompt import Teleprompter
@@ -37,7 +37,7 @@ from gepakit.integrations.dspy.selectors import component_selector as component_
 from gepakit.integrations.gepa.state import GEPAStateView, Hooks, StateTracker
 from gepakit.integrations.gepa.strategies import StopperBridge
 from gepakit.lm.usage import UsageLedger
-from gepakit.options import resolve_seed
+from gepakit.options import CandidateSelectorName, quoted_choices, resolve_seed
 from gepakit.result import Result
 from gepakit.runs import check_not_gepa_run
 
@@ -101,10 +101,10 @@ def _candidate_names() -> frozenset[str]:
 
 def _check_candidate_strategy(strategy: Any) -> Any:
     if isinstance(strategy, str):
-        if strategy not in {"pareto", "current_best", "epsilon_greedy", "top_k_pareto"}:
+        if strategy not in get_args(CandidateSelectorName):
             raise ConfigError(
-                "candidate_selection_strategy must be 'pareto', 'current_best', "
-                f"'epsilon_greedy', 'top_k_pareto' or a callable, got {strategy!r}"
+                f"candidate_selection_strategy must be "
+                f"{quoted_choices(CandidateSelectorName)} or a callable, got {strategy!r}"
             )
         if strategy not in _candidate_names():
             raise ConfigError(

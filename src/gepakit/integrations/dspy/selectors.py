@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from gepakit.engine.selection import ComponentView, checked_components
 from gepakit.errors import ConfigError
 from gepakit.integrations.gepa.state import GEPAStateView, Pointers
 from gepakit.integrations.gepa.strategies import native_name
+from gepakit.options import ComponentSelectorName, quoted_choices
 
 
 class ProgramOrderRoundRobin:
@@ -101,9 +102,10 @@ def needs_gepa_state(selector: Any) -> bool:
 def check_component_selector(selector: Any) -> None:
     """Raise `ConfigError` unless `component_selector` is one dspy.GEPA or gepakit takes."""
     if isinstance(selector, str):
-        if selector not in ("round_robin", "all"):
+        if selector not in get_args(ComponentSelectorName):
             raise ConfigError(
-                f"component_selector must be 'round_robin', 'all' or a callable, got {selector!r}"
+                f"component_selector must be {quoted_choices(ComponentSelectorName)} or a "
+                f"callable, got {selector!r}"
             )
     elif not hasattr(selector, "select") and not callable(selector):
         raise ConfigError(

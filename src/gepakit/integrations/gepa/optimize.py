@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from gepakit.api import optimize as gepakit_optimize
 from gepakit.engine.profiles import make_proposer, resolve_style
@@ -32,7 +32,12 @@ from gepakit.integrations.gepa.strategies import (
     gepa_class,
     native_name,
 )
-from gepakit.options import optimize_kwargs
+from gepakit.options import (
+    CandidateSelectorName,
+    ComponentSelectorName,
+    optimize_kwargs,
+    quoted_choices,
+)
 from gepakit.result import Result
 from gepakit.runs import check_not_gepa_run
 from gepakit.types import Candidate
@@ -260,17 +265,17 @@ def _candidate_selection(strategy: Any, hooks: Hooks, extra: dict[str, Any]) -> 
         assert hooks.view is not None
         return CandidateSelectorBridge(strategy, hooks.view, hooks.start_iteration)
     raise ConfigError(
-        "candidate_selection_strategy must be 'pareto', 'current_best', 'epsilon_greedy', "
-        "'top_k_pareto' or a gepa CandidateSelector (select_candidate_idx(state) -> int), "
-        f"got {strategy!r}"
+        f"candidate_selection_strategy must be {quoted_choices(CandidateSelectorName)} or a "
+        f"gepa CandidateSelector (select_candidate_idx(state) -> int), got {strategy!r}"
     )
 
 
 def _module_selection(selector: Any, hooks: Hooks) -> Any:
     if isinstance(selector, str):
-        if selector not in ("round_robin", "all"):
+        if selector not in get_args(ComponentSelectorName):
             raise ConfigError(
-                f"module_selector must be 'round_robin', 'all' or a selector, got {selector!r}"
+                f"module_selector must be {quoted_choices(ComponentSelectorName)} or a "
+                f"selector, got {selector!r}"
             )
         return selector
     name = native_name(selector)
