@@ -6,7 +6,8 @@ Tables (one row per code version when ``--compare REV`` runs REV's gepakit too, 
 temporary git worktree, with this same script):
 
 - writes: N rollouts written straight to `SQLiteStore.put_rollout`, each committed
-  before the next is handed over, by one thread (``serial``: an inline run) or by 8
+  before the next is handed over, checkpointed as in a run of slow rollouts (every
+  `CHECKPOINT_EVERY` records), by one thread (``serial``: an inline run) or by 8
   threads whose rollouts finish at random moments 0-2 ms apart (``8 threads``: a
   thread pool). Two rollout shapes: ``small`` (a label, "correct"; ~190 B of JSON)
   and ``medium`` (a paragraph of feedback, an answer with reasoning and a trace;
@@ -53,6 +54,7 @@ from gepakit.engine.loop import Driver
 from gepakit.engine.protocols import EventSink
 from gepakit.engine.state import EngineState, SearchConfig
 from gepakit.executors.local import InlineExecutor
+from gepakit.store import sqlite as sqlite_module
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate, Example, Rollout
 
@@ -122,6 +124,9 @@ def writes(n: int, shape: str, threads: int, tmp: Path) -> dict[str, float]:
     rng = random.Random(0)
     rollouts = [make_rollout(i, shape, rng) for i in range(n)]
     run_dir = tmp / f"w-{shape}-{threads}-{n}"
+    # Checkpoint every CHECKPOINT_EVERY records, as in a run whose rollouts take 31 ms or
+    # more (the time limit only spares writers faster than any real evaluator).
+    sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0
     store = SQLiteStore(run_dir)
     io0, t0 = _io(), time.perf_counter()
     if threads == 1:

@@ -301,11 +301,11 @@ def test_an_older_store_is_read_and_upgraded_in_place(tmp_path: Path, version: i
         SQLiteStore(run)
 
 
-def test_a_new_store_uses_small_pages_and_no_rollout_index(tmp_path: Path) -> None:
+def test_a_new_store_uses_the_smallest_pages_and_no_rollout_index(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path) as s:
         _fill(s, 3)
     conn = sqlite3.connect(tmp_path / "run.db")
-    assert conn.execute("PRAGMA page_size").fetchone()[0] == RUN_PAGE_SIZE == 1024
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == RUN_PAGE_SIZE == 512
     conn.close()
     assert _schema(tmp_path)[2] == []
 

@@ -26,10 +26,11 @@ Every record carries a checksum (schema version 2), checked when the store opens
 writing and whenever a record is read, so a damaged record that SQLite's own
 ``quick_check`` passes is reported by table and key instead of being used.
 
-Bytes: a commit writes every page it touches in full, so new files use 1 KB pages
+Bytes: a commit writes every page it touches in full, so new files use 512-byte pages
 (`RUN_PAGE_SIZE`) and the rollouts table has no index (schema version 3); a rollout
-commit then appends to the last page or two. ``benchmarks/store_bench.py`` prints the
-bytes written per rollout against the bytes kept.
+commit then appends to the last page or two (and page 1, the file header, when the file
+grows). ``benchmarks/store_bench.py`` prints the bytes written per rollout against the
+bytes kept, and where they go.
 
 Reads that resume needs on every step are served from memory: the keys of the
 rollouts this run paid for (and of cache hits it used) are loaded when the store
