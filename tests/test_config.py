@@ -271,3 +271,18 @@ def test_csv_datasets_in_a_config(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace(".jsonl", ".csv"), encoding="utf-8")
     result = run_from_config(load_config(path), progress=False)
     assert result.best_score == 1.0
+
+
+def test_the_draw_options_are_toml_options_and_reach_optimize(tmp_path: Path) -> None:
+    assert {"eval_repeats", "reuse_evaluations"} <= set(TOML_OPTIONS)
+    text = BASE + "[options]\neval_repeats = 2\nreuse_evaluations = false\n"
+    config = load_config(write_project(tmp_path, text))
+    assert config.options == {"eval_repeats": 2, "reuse_evaluations": False}
+    result = run_from_config(config, progress=False)
+    assert result.total_metric_calls <= 60
+    assert result.cache_hits == 0
+    assert len(result.val_subscores[0]) == 6  # the seed: 6 examples, 2 draws each
+    assert result.discovery_eval_counts[1] >= 12 + 2 * 2 * 3
+    bad = BASE + "[options]\neval_repeats = 0\n"
+    with pytest.raises(ConfigError, match="eval_repeats"):
+        load_config(write_project(tmp_path, bad))

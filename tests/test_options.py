@@ -376,6 +376,7 @@ class _UncalledAdapter:
         ("seed", "abc"),
         ("run_dir", ""),
         ("max_metric_calls", 2.5),
+        ("cache_evaluation", "yes"),
     ],
 )
 def test_the_gepa_front_door_validates_shared_options_under_gepa_names(

@@ -16,6 +16,7 @@ from typing import Any, cast
 from gepakit.budgets import resolve_budget
 from gepakit.engine.acceptance import Acceptance
 from gepakit.engine.budget import Budget
+from gepakit.engine.draws import DRAW_MARK
 from gepakit.engine.health import DEFAULT_MAX_ERROR_RATE
 from gepakit.engine.loop import Driver
 from gepakit.engine.profiles import ReflectionStyle, make_proposer, resolve_style
@@ -355,6 +356,8 @@ def optimize(
     frontier_type: FrontierTypeName = "instance",
     val_evaluation_policy: ValPolicyName | ValPolicy = "full",
     batch_sampler: BatchSamplerName | BatchSampler | Callable[..., Any] = "epoch",
+    eval_repeats: int = 1,
+    reuse_evaluations: bool = True,
     acceptance: AcceptanceName | Acceptance = "improvement",
     track_best_outputs: bool = False,
     reflection_prompt_template: str | Mapping[str, str] | None = None,
@@ -471,6 +474,16 @@ def optimize(
             "full" (default), "subsample", "progressive" or a `ValPolicy` object.
         batch_sampler: how reflection minibatches are drawn: "epoch" (default), an
             object with ``next_batch(rng)``, or ``fn(train_ids, rng) -> ids``.
+        eval_repeats: for noisy evaluators: evaluate each (candidate, example) this
+            many times and use the mean score (default 1). Every draw is a metric call,
+            so each step costs eval_repeats times as much; reflection sees the draws'
+            scores and feedback. ``auto`` and ``max_full_evals`` count evaluations, so
+            they allow eval_repeats times the metric calls; ``max_metric_calls`` stays
+            exact. See `gepakit.engine.draws`.
+        reuse_evaluations: serve a (candidate, example) evaluated before in the run
+            (or in the shared cache) for free (default True). False evaluates it again
+            each time it is asked for, e.g. a parent's minibatch (gepa's
+            ``cache_evaluation=False``); it cannot be combined with ``cache``.
         max_cost_usd / max_reflection_cost: stop once the LM usage ledger reaches this
             many US dollars (max_reflection_cost is gepa's name for it).
         max_reflection_calls: stop after this many reflection LM calls. Both caps are
@@ -558,12 +571,17 @@ def optimize(
         train_size=len(train),
         valset_size=len(val) if valset is not None else 0,
     )
+    if max_metric_calls is None:  # presets and full passes count evaluations, not draws
+        limit *= eval_repeats
     seed = resolve_seed(seed, run_dir if store is None else None)
+    _check_draws(eval_repeats, reuse_evaluations, cache, limit, train, val)
     step = 2 * min(reflection_minibatch_size, len(train))
-    if limit < len(val) + step:
+    if limit < eval_repeats * (len(val) + step):
+        times = f" x eval_repeats {eval_repeats}" if eval_repeats > 1 else ""
         warnings.warn(
-            f"the budget of {limit} metric calls leaves no room for a proposal after "
-            f"the seed evaluation (needs {len(val) + step}: valset {len(val)} + 2 x minibatch)",
+            f"the budget of {limit} metric calls leaves no room for a proposal after the "
+            f"seed evaluation (needs {eval_repeats * (len(val) + step)}: (valset {len(val)} "
+            f"+ 2 x minibatch){times})",
             UserWarning,
             stacklevel=2,
         )
@@ -593,6 +611,8 @@ def optimize(
         frontier_type=frontier_type,
         val_policy=_val_policy(val_evaluation_policy),
         batch_sampler=None if isinstance(batch_sampler, str) else batch_sampler,
+        eval_repeats=eval_repeats,
+        reuse_evaluations=reuse_evaluations,
     )
     ledger = _new_ledger()
     proposer = _proposer(
@@ -783,6 +803,41 @@ def _tracked_settings(settings: Mapping[str, Any], limit: int, seed: int) -> dic
     out = {k: v for k, v in settings.items() if k not in _UNTRACKED}
     out.update(max_metric_calls=limit, seed=seed)
     return out
+
+
+def _check_draws(
+    repeats: int,
+    reuse: bool,
+    cache: Any,
+    limit: int,
+    train: Sequence[Example],
+    val: Sequence[Example],
+) -> None:
+    """eval_repeats / reuse_evaluations against the budget, the cache and the example ids.
+
+    Raises:
+        ConfigError: the budget cannot score the seed `repeats` times on the valset;
+            a shared cache with reuse_evaluations=False; an example id holding the
+            draw separator.
+    """
+    if repeats > 1 and limit < repeats * len(val):
+        raise ConfigError(
+            f"a budget of {limit} metric calls cannot evaluate the seed on the {len(val)} val "
+            f"examples {repeats} times (eval_repeats={repeats}); raise it to at least "
+            f"{repeats * len(val)} or lower eval_repeats"
+        )
+    if not reuse and cache is not None:
+        raise ConfigError(
+            "cache= serves stored evaluations, which reuse_evaluations=False turns off; "
+            "drop cache= or reuse_evaluations=False"
+        )
+    if repeats > 1 or not reuse:
+        for ex in (*train, *val):
+            if DRAW_MARK in ex.id:
+                raise ConfigError(
+                    f"example id {ex.id!r} holds U+FDD1, which gepakit uses to number "
+                    "repeated evaluations; give the example another id"
+                )
 
 
 def _check_templates(templates: Any, seed: Candidate) -> None:

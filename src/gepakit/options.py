@@ -615,6 +615,24 @@ _ROWS = (
         spec_key="batch_sampler",
     ),
     _o(
+        "eval_repeats",
+        "search",
+        1,
+        integer(1),
+        "Evaluate each (candidate, example) this many times and score the mean (noisy "
+        "evaluators); every draw is a metric call.",
+        spec_key="eval_repeats",
+    ),
+    _o(
+        "reuse_evaluations",
+        "search",
+        True,
+        BOOL,
+        "Serve a (candidate, example) evaluated before from the evaluation cache; off: "
+        "evaluate it again each time it is asked for (gepa's cache_evaluation).",
+        spec_key="reuse_evaluations",
+    ),
+    _o(
         "acceptance",
         "search",
         "improvement",

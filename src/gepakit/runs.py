@@ -16,6 +16,7 @@ from typing import Any
 
 from gepakit.engine.acceptance import StrictImprovement
 from gepakit.engine.budget import Budget
+from gepakit.engine.draws import stored_evaluation
 from gepakit.engine.protocols import EventSink, RunStore
 from gepakit.engine.state import EngineState, SearchConfig
 from gepakit.errors import ConfigError, ResumeMismatchError, StoreError
@@ -198,10 +199,12 @@ def result_from_store(store: SQLiteStore) -> Result:
     stored_cands = store.candidates()
     seed = stored_cands[0][1] if stored_cands else Candidate(components=spec["seed_candidate"])
     state = EngineState(seed, train, val, config, Budget(int(spec.get("max_metric_calls", 0))))
+    repeats = int(search.get("eval_repeats", 1))
     for _, cand, parents, info in stored_cands:
         evaluated = info.get("val_ids")  # a candidate evaluated on part of the valset
         ids = set(evaluated) if isinstance(evaluated, list) else None
-        rollouts = _val_rollouts(store, cand, [e for e in val if ids is None or e.id in ids])
+        chosen = [e for e in val if ids is None or e.id in ids]
+        rollouts = _val_rollouts(store, cand, chosen, repeats, info.get("val_draws") or {})
         state.add_candidate(
             cand,
             parents,
@@ -221,10 +224,18 @@ def result_from_store(store: SQLiteStore) -> Result:
     return result_from_state(state, usage=usage, run_dir=str(store.run_dir), stop_reason=reason)
 
 
-def _val_rollouts(store: SQLiteStore, cand: Candidate, val: Sequence[Example]) -> list[Rollout]:
+def _val_rollouts(
+    store: SQLiteStore,
+    cand: Candidate,
+    val: Sequence[Example],
+    repeats: int = 1,
+    first: Mapping[str, int] | None = None,
+) -> list[Rollout]:
+    """The candidate's val rollouts, each folded from its draws (`gepakit.engine.draws`)."""
     out: list[Rollout] = []
     for ex in val:
-        r = store.rollout((cand.id, ex.id, "val"))
+        start = int((first or {}).get(ex.id, 0))
+        r = stored_evaluation(store.rollout, (cand.id, ex.id, "val"), start, repeats)
         if r is None:
             raise StoreError(
                 f"the run store {store.path} lacks the val rollout of candidate {cand.id} on "

@@ -10,11 +10,16 @@ Nothing here touches the network or the disk.
 - `ToyTask` is a deterministic task: each example needs some "rules" in the
   instruction text; the evaluator's feedback names the missing ones, and
   `ToyTask.reflect` adds exactly those, so GEPA climbs to a perfect score.
+- `NoisyEvaluator` wraps a deterministic scorer (such as `ToyTask.score`) and
+  replaces its score by a coin flip now and then, reproducibly: a fake LLM judge for
+  testing ``eval_repeats`` and ``reuse_evaluations``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +33,7 @@ from gepakit.lm.base import Completion, Message
 from gepakit.types import Score
 
 __all__ = [
+    "NoisyEvaluator",
     "ReflectionPrompt",
     "ScriptedLM",
     "ToyTask",
@@ -306,3 +312,54 @@ class ToyTask:
             if new is not None:
                 out[name] = new
         return out
+
+
+class NoisyEvaluator:
+    """A fake noisy evaluator: `score_fn`'s score, or now and then a coin flip instead.
+
+    With probability `noise` a call ignores the true score and returns 0.0 or 1.0 at
+    random (with feedback that says nothing about the task), as an unreliable judge
+    would. Reproducible: the k-th call on a (candidate, example) pair draws from a hash
+    of (`seed`, the candidate's texts, the example's id, k), whatever the order of the
+    calls or the thread they run on. Thread-safe.
+
+    Args:
+        score_fn: ``(candidate, example) -> Score``, the noise-free score (for example
+            `ToyTask.score`); examples must be mappings with an ``"id"``.
+        noise: the probability that a call returns a coin flip.
+        seed: varies the noise between runs.
+
+    `calls` counts calls; `pair_calls` counts them per (candidate texts, example id).
+    """
+
+    def __init__(
+        self,
+        score_fn: Callable[[Mapping[str, str], Mapping[str, Any]], Score],
+        *,
+        noise: float = 0.3,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 <= noise <= 1.0:
+            raise ValueError(f"noise must be a probability, got {noise!r}")
+        self.score_fn = score_fn
+        self.noise = noise
+        self.seed = seed
+        self.calls = 0
+        self.pair_calls: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _uniform(self, *parts: Any) -> float:
+        blob = json.dumps([self.seed, *parts], sort_keys=True).encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") / 2**64
+
+    def __call__(self, candidate: Mapping[str, str], example: Mapping[str, Any]) -> Score:
+        texts = json.dumps(dict(candidate), sort_keys=True)
+        pair = (texts, str(example["id"]))
+        with self._lock:
+            self.calls += 1
+            k = self.pair_calls.get(pair, 0)
+            self.pair_calls[pair] = k + 1
+        if self._uniform(*pair, k, "noise") >= self.noise:
+            return self.score_fn(candidate, example)
+        flip = 1.0 if self._uniform(*pair, k, "flip") < 0.5 else 0.0
+        return Score(flip, feedback="judged at random this time", output="?")

@@ -45,3 +45,11 @@ def test_resume_reruns_a_config_run_from_its_run_dir(tmp_path: Path) -> None:
     assert "Resumed: best val score 1.0000" in again.output
     # A finished run replays from the store: same result, no new metric call.
     assert (tmp_path / "out" / "result.json").read_text() == before
+
+
+def test_help_lists_the_draw_options_with_their_docs() -> None:
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "eval_repeats: a positive integer, default 1. Evaluate each" in text
+    assert "reuse_evaluations: true or false, default true. Serve a" in text

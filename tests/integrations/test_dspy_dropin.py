@@ -166,6 +166,25 @@ def test_gepa_defaults_in_gepa_kwargs_are_accepted() -> None:
     assert gepa.translated.options.get("progress") is False
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_cache_evaluation_in_gepa_kwargs_is_reuse_evaluations(cache: bool) -> None:
+    gepa = GEPA(
+        feedback_metric,
+        max_metric_calls=40,
+        instruction_proposer=Recorder(),
+        eval_repeats=2,
+        track_stats=True,
+        gepa_kwargs={"cache_evaluation": cache},
+    )
+    assert gepa.translated.options["reuse_evaluations"] is cache
+    train = capital_examples()
+    program: Any = run(gepa, RuleLM(careful_rule), trainset=train, valset=train)
+    result = program.detailed_results
+    assert result.total_metric_calls <= 40
+    assert len(result.val_subscores[0]) == len(train)  # 2 draws each, one mean per example
+    assert (result.gepakit_result.cache_hits > 0) is cache
+
+
 def test_use_mlflow_in_gepa_kwargs_as_dspys_docs_list_it() -> None:
     pytest.importorskip("mlflow")
     gepa = GEPA(
@@ -608,6 +627,7 @@ def test_every_gepa_optimize_keyword_has_an_answer() -> None:
         {"reflection_lm_kwargs": "temperature=1"},
         {"stop_callbacks": [5]},
         {"acceptance_criterion": "sometimes"},
+        {"cache_evaluation": "no"},
     ],
 )
 def test_bad_gepa_kwargs_values_are_config_errors(gepa_kwargs: dict[str, Any]) -> None:

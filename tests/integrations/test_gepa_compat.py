@@ -218,6 +218,31 @@ def test_the_readme_quick_start_runs_with_one_import_changed() -> None:
     assert all(f"{c}={a}" in best["system_prompt"] for c, a in CAPITALS.items())
 
 
+def test_cache_evaluation_false_evaluates_a_parent_minibatch_again_each_proposal() -> None:
+    # gepa's default: no evaluation cache. The seed is perfect on its minibatch, so each
+    # proposal evaluates it again (1 call) and skips, until one minibatch step no longer fits.
+    lm = ScriptedLM(lambda prompt: "### Paris")
+    result = gepa.optimize(
+        seed_candidate={"system_prompt": "Answer."},
+        trainset=qa_items()[:1],
+        task_lm=lm,
+        reflection_lm=fake_reflection_lm,
+        max_metric_calls=10,
+    )
+    assert lm.calls == result.total_metric_calls == 9  # 10 - 9 = 1 < one step (2 calls)
+    assert result.gepakit_result is not None and result.gepakit_result.cache_hits == 0
+    cached = gepa.optimize(
+        seed_candidate={"system_prompt": "Answer."},
+        trainset=qa_items()[:1],
+        task_lm=ScriptedLM(lambda prompt: "### Paris"),
+        reflection_lm=fake_reflection_lm,
+        max_metric_calls=10,
+        cache_evaluation=True,
+    )
+    assert cached.total_metric_calls == 2
+    assert cached.gepakit_result is not None and cached.gepakit_result.cache_hits > 0
+
+
 def test_task_lm_can_be_a_gepakit_lm_and_data_is_checked_first() -> None:
     lm = ScriptedLM(lambda prompt: "### Paris")
     result = gepa.optimize(
@@ -226,6 +251,7 @@ def test_task_lm_can_be_a_gepakit_lm_and_data_is_checked_first() -> None:
         task_lm=lm,
         reflection_lm=fake_reflection_lm,
         max_metric_calls=10,
+        cache_evaluation=True,
     )
     assert result.val_aggregate_scores == [1.0]
     assert lm.calls == 2  # the val example, then the same item as a train minibatch

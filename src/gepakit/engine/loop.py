@@ -13,12 +13,13 @@ import logging
 import queue
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from gepakit.engine.draws import Draws, public, public_id
 from gepakit.engine.health import ErrorWatch
 from gepakit.engine.lazy import resolve_lazy_feedback
 from gepakit.engine.protocols import EventSink, Executor, RolloutKey, RunStore
@@ -70,6 +71,7 @@ class _JobRun:
     dispatched: bool = False
     used_at_start: int = 0
     claim: tuple[int, int, bool] | None = None  # replay: (units, hits, reserved ok)
+    drawn: Evaluate | None = None  # the pending request as draws (engine/draws.py)
 
 
 @dataclass(slots=True)
@@ -136,6 +138,7 @@ class Driver:
         self.errors = ErrorWatch(state.config.max_error_rate, state.seed_candidate.id)
         self.halted_at = 0.0
         self.abandoned = 0  # in-flight work given up on after a stop request
+        self.draws = Draws(state.config.eval_repeats, state.config.reuse_evaluations)
 
     # -- public --------------------------------------------------------------
 
@@ -254,11 +257,12 @@ class Driver:
             return None
         # Calls the running jobs may still ask for stay free: a new job only gets what
         # is left after them (with one job at a time nothing is running here).
-        free = st.budget.available - sum(st.job_need.get(j, 0) for j in self.running)
+        n = self.draws.repeats  # metric calls per example evaluated
+        free = st.budget.available - n * sum(st.job_need.get(j, 0) for j in self.running)
         job_id = st.next_job_id
         if st.merges_due > 0 and st.merge_blocked_at != len(st.candidates):
             sub = min(len(st.val_ids), st.config.merge_subsample_size)
-            if free >= sub:
+            if free >= n * sub:
                 job = merge_job(st, job_id)
                 if job is not None:  # a chance is spent only on a merge actually tried
                     st.merges_due -= 1
@@ -266,11 +270,12 @@ class Driver:
                     return job
                 st.merge_blocked_at = len(st.candidates)  # look again after a new candidate
         mb = st.sampler.size
-        if free < 2 * mb:
+        if free < 2 * mb * n:
             if not self.running:
+                times = f" x eval_repeats {n}" if n > 1 else ""
                 st.stop_reason = (
                     f"budget exhausted: {st.budget.available} metric calls left, fewer than "
-                    f"a minibatch step needs ({2 * mb}: 2 x minibatch {mb})"
+                    f"a minibatch step needs ({2 * mb * n}: 2 x minibatch {mb}{times})"
                 )
             return None
         return reflective_job(st, job_id)
@@ -334,8 +339,10 @@ class Driver:
         req = jr.pending
         if isinstance(req, Evaluate) and isinstance(result, list):
             what = "a minibatch" if req.split == "train" else "a val evaluation"
-            self.errors.observe(result, f"{what} of candidate {req.candidate.id[:12]}")
+            draws = result if self.draws.trivial else [public(r) for r in result]
+            self.errors.observe(draws, f"{what} of candidate {req.candidate.id[:12]}")
             self.state.evaluator_errors = self.errors.count
+            result = self.draws.fold(jr.id, req, result)
         if live:
             self.store.put_delivery(self.seq, jr.id, jr.step)
         self.seq += 1
@@ -411,6 +418,9 @@ class Driver:
             }
             if len(st.val_scores[i]) != len(st.val_ids):  # evaluated on part of the valset
                 info["val_ids"] = [e for e in st.val_ids if e in st.val_scores[i]]
+            first = self.draws.first_draws(st.candidates[i].id, list(st.val_scores[i]))
+            if first:  # without reuse: the val draws its scores came from
+                info["val_draws"] = first
             self.store.put_candidate(i, st.candidates[i], st.parents[i], info)
             if live:
                 self.sink.candidate_added(i, st.candidates[i], st.aggregate[i])
@@ -465,7 +475,8 @@ class Driver:
             )
             return
         assert isinstance(req, Evaluate)
-        req = jr.pending = self._fit(req)
+        jr.pending = self._fit(req)
+        req = jr.drawn = self.draws.expand(jr.pending)
         slots, owned, to_run, hits = self._plan_eval(req)
         if to_run and req.split == "val" and self._timed_out():
             self.halted = True  # the timeout passed mid-proposal: skip the valset pass
@@ -474,6 +485,7 @@ class Driver:
         if not self.state.budget.try_reserve(len(owned) + len(to_run)):
             self.events.put(("ready", jr.id, jr.step, None))
             return
+        self.draws.hold(jr.id, req)
         self._accept_known(req, slots, owned, hits)
         jr.slots = slots
         split_examples = self.state.train if req.split == "train" else self.state.val
@@ -484,7 +496,7 @@ class Driver:
             key: RolloutKey = (req.candidate.id, eid, req.split)
             flight = self.flights.get(key)
             if flight is None:
-                flight = _Flight(key, req.candidate, split_examples[eid], [])
+                flight = _Flight(key, req.candidate, self.draws.example(split_examples, eid), [])
                 self.flights[key] = flight
                 new.append(flight)
             flight.waiters.append((jr, k))
@@ -501,19 +513,24 @@ class Driver:
         """A partial request cut down to what the budget can pay for now.
 
         Free examples (known or in flight) stay; of the paid ones, a seeded shuffle
-        (run seed, candidate, split) picks as many as fit. Budget state is the same
-        live and in replay at this point, so the cut is too.
+        (run seed, candidate, split) picks as many as fit (each costs its paid draws).
+        Budget state is the same live and in replay at this point, so the cut is too.
         """
         if not req.partial:
             return req
-        _, owned, to_run, _ = self._plan_eval(req)
+        _, owned, to_run, _ = self._plan_eval(self.draws.expand(req))
         room = self.state.budget.available
-        paid = sorted(owned + to_run)
-        if len(paid) <= room:
+        if len(owned) + len(to_run) <= room:
             return req
+        cost = Counter(k // self.draws.repeats for k in owned + to_run)  # per example
+        paid = sorted(cost)
         rng = random.Random(f"{self.state.config.seed}:{req.candidate.id}:{req.split}")
         rng.shuffle(paid)
-        dropped = set(paid[room:])
+        fits = 0
+        while fits < len(paid) and cost[paid[fits]] <= room:
+            room -= cost[paid[fits]]
+            fits += 1
+        dropped = set(paid[fits:])
         kept = tuple(e for k, e in enumerate(req.example_ids) if k not in dropped)
         return dataclasses.replace(req, example_ids=kept)
 
@@ -557,11 +574,18 @@ class Driver:
                 self.events.put(("rollout", flight.key, None, None))
             return
         first = flights[0]
-        examples = [f.example for f in flights]
         keys = [f.key for f in flights]
         split = first.key[2]
+        pool = self.state.train if split == "train" else self.state.val
+        examples = [pool[public_id(k[1])] for k in keys]  # draws run on their example
         fut = self.executor.submit(
-            _checked_batch, self.run_batch, first.candidate, examples, split, split == "train"
+            _checked_batch,
+            self.run_batch,
+            first.candidate,
+            examples,
+            split,
+            split == "train",
+            [k[1] for k in keys],
         )
         for flight in flights:
             flight.future = fut
@@ -673,7 +697,7 @@ class Driver:
         del self.flights[key]
         self.state.budget.commit(1)
         self.consumed[key] = rollout
-        self.sink.rollout_finished(rollout)
+        self.sink.rollout_finished(public(rollout))
         self.sink.budget_update(
             self.state.budget.used, self.state.budget.limit, self.state.budget.cache_hits
         )
@@ -834,6 +858,7 @@ class Driver:
         del self.claims[jr.id]
         result: list[Rollout | None] | None = None
         if ok:
+            req = jr.drawn or req
             result = [
                 r or self._known(req, eid) for r, eid in zip(jr.slots, req.example_ids, strict=True)
             ]
@@ -860,11 +885,13 @@ class Driver:
         requests as in flight) makes used + reserved, and so every budget decision
         (start a job, run an evaluation), the same in replay as it was live.
         """
-        req = jr.pending = self._fit(req)
+        jr.pending = self._fit(req)
+        req = jr.drawn = self.draws.expand(jr.pending)
         jr.slots, owned, to_run, hits = self._plan_eval(req)
         units = len(owned) + len(to_run)
         ok = self.state.budget.try_reserve(units)
         if ok:
+            self.draws.hold(jr.id, req)
             self.state.budget.cache_hits += hits
             self.claimed.update((req.candidate.id, eid, req.split) for eid in req.example_ids)
         jr.claim = (units, hits, ok)
@@ -882,6 +909,7 @@ class Driver:
             if ok:
                 self.state.budget.release(units)
                 self.state.budget.cache_hits -= hits
+                self.draws.release(jr.id)
             jr.claim = None
         self.claims.clear()
         self.claimed.clear()
@@ -900,8 +928,11 @@ def _checked_batch(
     examples: list[Example],
     split: Split,
     capture_traces: bool,
+    draw_ids: Sequence[str],
 ) -> list[Rollout]:
-    """Call a batch evaluator and check it kept its contract (one matching rollout each)."""
+    """Call a batch evaluator and check it kept its contract (one matching rollout each).
+
+    The rollouts are returned under `draw_ids` (see `gepakit.engine.draws`)."""
     rollouts = list(run_batch(candidate, examples, split, capture_traces))
     if len(rollouts) != len(examples):
         raise ValueError(
@@ -917,7 +948,10 @@ def _checked_batch(
                 f"evaluate_batch returned {rollout!r} where a Rollout of candidate "
                 f"{candidate.id!r} on example {example.id!r} ({split}) was expected"
             )
-    return rollouts
+    return [
+        r if r.example_id == did else dataclasses.replace(r, example_id=did)
+        for r, did in zip(rollouts, draw_ids, strict=True)
+    ]
 
 
 def _is_outage(result: Any) -> bool:

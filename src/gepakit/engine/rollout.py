@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
+from gepakit.engine.draws import public_id
 from gepakit.errors import EvaluatorError, InfrastructureError, is_infrastructure_failure
 from gepakit.types import Candidate, Example, Rollout, Score, Split
 
@@ -108,7 +109,7 @@ class RolloutRunner:
     def _rollout(
         self, candidate: Candidate, example: Example, split: Split, value: Any, started: float
     ) -> Rollout:
-        score = coerce_score(value, example_id=example.id)
+        score = coerce_score(value, example_id=public_id(example.id))
         return Rollout(
             candidate_id=candidate.id,
             example_id=example.id,
@@ -129,15 +130,16 @@ class RolloutRunner:
         exc: BaseException,
         started: float,
     ) -> Rollout:
+        shown = public_id(example.id)  # a repeated evaluation's draw runs on this example
         if is_infrastructure_failure(exc):  # not a result: the driver records nothing
             raise InfrastructureError(
-                f"the rollout on example {example.id!r} failed: {type(exc).__name__}: {exc}",
-                example_id=example.id,
+                f"the rollout on example {shown!r} failed: {type(exc).__name__}: {exc}",
+                example_id=shown,
             ) from exc
         if self.raise_on_exception:
             raise EvaluatorError(
-                f"evaluator failed on example {example.id!r}: {type(exc).__name__}: {exc}",
-                example_id=example.id,
+                f"evaluator failed on example {shown!r}: {type(exc).__name__}: {exc}",
+                example_id=shown,
             ) from exc
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return Rollout(

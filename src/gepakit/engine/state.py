@@ -49,6 +49,11 @@ class SearchConfig:
     frontier_type: str = "instance"
     """Frontier keys: "instance" (per val example), "objective" (per objective, the mean
     over evaluated examples), "hybrid" (both) or "cartesian" (per example and objective)."""
+    eval_repeats: int = 1
+    """Draws (metric calls) per (candidate, example) evaluation; the score is their mean
+    (see `gepakit.engine.draws`)."""
+    reuse_evaluations: bool = True
+    """Whether an evaluation may be served by earlier draws (the evaluation cache)."""
 
 
 FRONTIER_TYPES = ("instance", "objective", "hybrid", "cartesian")

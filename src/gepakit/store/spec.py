@@ -30,6 +30,8 @@ _SEARCH_DEFAULTS: dict[str, Any] = {
     "val_evaluation_policy": "full",
     "batch_sampler": "epoch",
     "merge_val_overlap_floor": 5,
+    "eval_repeats": 1,
+    "reuse_evaluations": True,
 }
 
 
@@ -126,6 +128,8 @@ def run_spec(
             "epoch" if config.batch_sampler is None else describe(config.batch_sampler)
         ),
         "merge_val_overlap_floor": config.merge_val_overlap_floor,
+        "eval_repeats": config.eval_repeats,
+        "reuse_evaluations": config.reuse_evaluations,
     }
     return {
         "spec_version": SPEC_VERSION,

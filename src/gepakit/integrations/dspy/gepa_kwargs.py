@@ -207,15 +207,13 @@ class _Translator:
         self.out.options["progress"] = bool(value)
 
     def cache(self, key: str, value: Any) -> None:
-        if value:
-            return  # gepakit always reuses the rollouts of a run
-        if "reuse_evaluations" in self.accepted:
-            self.out.options["reuse_evaluations"] = False
-        else:
-            log.warning(
-                "gepa_kwargs['cache_evaluation']=False is ignored: gepakit reuses the rollouts "
-                "of a run (each is one metric call, never paid twice)"
-            )
+        """gepa's cache_evaluation is gepakit's reuse_evaluations (False: evaluate a
+        (candidate, example) pair again each time, e.g. a parent's minibatch)."""
+        from gepakit.options import check_option
+
+        self.out.options["reuse_evaluations"] = check_option(
+            "reuse_evaluations", value, label="gepa_kwargs['cache_evaluation']"
+        )
 
     def callbacks(self, key: str, value: Any) -> None:
         if value is not None and (

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from gepakit.api import optimize as gepakit_optimize
+from gepakit.engine.draws import public_id
 from gepakit.engine.profiles import make_proposer, resolve_style
 from gepakit.engine.protocols import EventSink
 from gepakit.engine.reflection import CallableProposer, Proposer
@@ -35,6 +36,7 @@ from gepakit.integrations.gepa.strategies import (
 from gepakit.options import (
     CandidateSelectorName,
     ComponentSelectorName,
+    check_option,
     optimize_kwargs,
     quoted_choices,
 )
@@ -60,11 +62,6 @@ def _announce_once() -> None:
         "overspend by up to a minibatch and a valset), so a run can stop a step earlier "
         "than gepa's with the same number"
     )
-    if not _accepts("reuse_evaluations"):
-        log.info(
-            "gepakit.gepa.optimize: a (candidate, example) evaluated before in this run is "
-            "reused for free, as with gepa's cache_evaluation=True, whatever its value"
-        )
 
 
 def _accepts(name: str) -> bool:
@@ -375,8 +372,11 @@ def _ignored_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> None:
             _warn("merge_val_overlap_floor has no effect: every candidate gets the full valset")
         else:
             _warn(f"{name} is not supported yet and is ignored")
-    if _accepts("reuse_evaluations"):
-        extra["reuse_evaluations"] = opts["cache_evaluation"]
+    # gepa's default, cache_evaluation=False, evaluates a parent's minibatch again each
+    # time; True serves (candidate, example) pairs evaluated before for free.
+    extra["reuse_evaluations"] = check_option(
+        "reuse_evaluations", opts["cache_evaluation"], label="cache_evaluation"
+    )
 
 
 def _search_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> int | None:
@@ -534,8 +534,11 @@ def optimize(
       ``on_pareto_front_updated`` are never called. A failing callback is logged.
       As in gepa, ``on_evaluation_*`` cover minibatch evaluations (val ones give
       ``on_valset_evaluated``) and ``on_budget_updated`` comes once per evaluation.
-    - A (candidate, example) pair evaluated before in the run is reused for free,
-      whatever ``cache_evaluation`` says (said once in an info message).
+    - ``cache_evaluation`` is gepakit's ``reuse_evaluations``: with False (gepa's
+      default) a (candidate, example) pair is evaluated again each time it is asked
+      for (a parent's minibatch costs metric calls every proposal); with True it is
+      served from the run's rollouts for free. Either way a resumed run replays
+      exactly (each evaluation is stored under its own draw number).
     - Options gepa users pass as objects are read through a state-like object;
       stoppers and selectors see ``i``, ``program_candidates``,
       ``program_full_scores_val_set``, ``prog_candidate_val_subscores``,
@@ -661,9 +664,11 @@ def _val_objectives(
 
         table = {}
         with SQLiteStore(run_dir, readonly=True) as store:
-            for _, r in store.rollouts():
+            for _, r in store.rollouts():  # the latest draw of a pair wins, as in the run
                 if r.split == "val" and r.objectives:
-                    table.setdefault(r.candidate_id, {})[r.example_id] = dict(r.objectives)
+                    table.setdefault(r.candidate_id, {})[public_id(r.example_id)] = dict(
+                        r.objectives
+                    )
     return {
         i: list(table.get(Candidate(components=dict(c)).id, {}).values())
         for i, c in enumerate(result.candidates)
