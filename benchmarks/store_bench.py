@@ -6,10 +6,11 @@ Tables (one row per code version when ``--compare REV`` runs REV's gepakit too, 
 temporary git worktree, with this same script):
 
 - writes: N rollouts written straight to `SQLiteStore.put_rollout`, each committed
-  before the next is handed over, checkpointed as in a run of slow rollouts (every
-  `CHECKPOINT_EVERY` records), by one thread (``serial``: an inline run) or by 8
-  threads whose rollouts finish at random moments 0-2 ms apart (``8 threads``: a
-  thread pool). Two rollout shapes: ``small`` (a label, "correct"; ~190 B of JSON)
+  before the next is handed over, by one thread (``serial``: an inline run with an
+  instant evaluator; ``serial 1s``: the same writes with the store's clock advanced by
+  1 s per rollout, so it checkpoints as in a run whose rollouts take a second each,
+  e.g. an LM call) or by 8 threads whose rollouts finish at random moments 0-2 ms apart
+  (``8 threads``: a thread pool). Two rollout shapes: ``small`` (a label, "correct"; ~190 B of JSON)
   and ``medium`` (a paragraph of feedback, an answer with reasoning and a trace;
   ~900 B). Columns: *written* = bytes this process handed to write() (WAL frames,
   checkpoint copies into run.db, the final checkpoint at close) per rollout, from
@@ -119,18 +120,34 @@ def _io() -> tuple[int, int]:
     return int(fields["wchar"]), int(fields["write_bytes"])
 
 
-def writes(n: int, shape: str, threads: int, tmp: Path) -> dict[str, float]:
+class PacedClock:
+    """`time` for the store module, whose monotonic clock advances `pace` seconds per
+    tick: the store checkpoints as it would if each rollout took that long."""
+
+    def __init__(self, pace: float) -> None:
+        self.now, self.pace = time.monotonic(), pace
+        self.time = time.time
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += self.pace
+
+
+def writes(n: int, shape: str, threads: int, tmp: Path, pace: float = 0.0) -> dict[str, float]:
     """Bytes and time of writing n rollouts (see the module docstring)."""
     rng = random.Random(0)
     rollouts = [make_rollout(i, shape, rng) for i in range(n)]
-    run_dir = tmp / f"w-{shape}-{threads}-{n}"
-    # Checkpoint every CHECKPOINT_EVERY records, as in a run whose rollouts take 31 ms or
-    # more (the time limit only spares writers faster than any real evaluator).
-    sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0
+    run_dir = tmp / f"w-{shape}-{threads}-{n}-{pace}"
+    clock = PacedClock(pace)
+    if pace:
+        sqlite_module.time = clock  # type: ignore[assignment]
     store = SQLiteStore(run_dir)
     io0, t0 = _io(), time.perf_counter()
     if threads == 1:
         for r in rollouts:
+            clock.tick()
             store.put_rollout(r)
     else:
 
@@ -150,6 +167,7 @@ def writes(n: int, shape: str, threads: int, tmp: Path) -> dict[str, float]:
     seconds = time.perf_counter() - t0
     commits = getattr(store, "commits", None)
     store.close()
+    sqlite_module.time = time
     io1 = _io()
     kept = (run_dir / "run.db").stat().st_size
     return {
@@ -306,9 +324,11 @@ def measure(sizes: list[int]) -> dict[str, Any]:
         tmp = Path(d)
         for n in sizes:
             for shape in ("small", "medium"):
-                for threads in (1, 8):
-                    row = writes(n, shape, threads, tmp)
-                    out["writes"].append({"n": n, "shape": shape, "threads": threads, **row})
+                for threads, pace in ((1, 0.0), (1, 1.0), (8, 0.0)):
+                    row = writes(n, shape, threads, tmp, pace)
+                    out["writes"].append(
+                        {"n": n, "shape": shape, "threads": threads, "pace": pace, **row}
+                    )
             out["engine"].append({"n": n, **engine_run(n, tmp)})
     return out
 
@@ -335,7 +355,7 @@ def run_other(rev: str, sizes: list[int]) -> dict[str, Any]:
 
 def show(results: dict[str, dict[str, Any]]) -> None:
     print(
-        f"{'code':>10} | {'shape':>6} | {'writers':>9} | {'rollouts':>8} | {'written B':>9} | "
+        f"{'code':>10} | {'shape':>6} | {'writers':>10} | {'rollouts':>8} | {'written B':>9} | "
         f"{'device B':>8} | {'kept B':>6} | {'ratio':>5} | {'write us':>8} | {'commits':>7}"
     )
     print("-" * 106)
@@ -343,8 +363,9 @@ def show(results: dict[str, dict[str, Any]]) -> None:
         for r in res["writes"]:
             commits = "-" if r["commits"] < 0 else f"{r['commits']:.2f}"
             writers = "serial" if r["threads"] == 1 else f"{r['threads']} threads"
+            writers += f" {r['pace']:g}s" if r.get("pace") else ""
             print(
-                f"{name:>10} | {r['shape']:>6} | {writers:>9} | {r['n']:>8} | "
+                f"{name:>10} | {r['shape']:>6} | {writers:>10} | {r['n']:>8} | "
                 f"{r['written']:>9.0f} | {r['device']:>8.0f} | {r['kept']:>6.0f} | "
                 f"{r['written'] / r['kept']:>5.1f} | {r['us']:>8.0f} | {commits:>7}"
             )
