@@ -170,6 +170,23 @@ def test_without_reuse_a_parents_minibatch_is_evaluated_again_each_proposal() ->
     assert skipped and len({p.metric_calls_at for p in skipped}) == len(skipped)
 
 
+def test_sinks_see_one_rollout_per_evaluated_example_with_the_mean_score() -> None:
+    class Recorder(gepakit.EventSink):
+        def __init__(self) -> None:
+            self.rollouts: list[Rollout] = []
+
+        def rollout_finished(self, rollout: Rollout) -> None:
+            self.rollouts.append(rollout)
+
+    task = ToyTask(num_rules=3)
+    sink = Recorder()
+    result = run(task, NoisyEvaluator(task.score, noise=0.5), eval_repeats=3, callbacks=[sink])
+    seed_val = [r for r in sink.rollouts if r.split == "val"][: len(task.valset)]
+    assert [r.example_id for r in seed_val] == [e["id"] for e in task.valset]
+    assert {r.example_id: r.score for r in seed_val} == dict(result.val_subscores[0])
+    assert all(DRAW_MARK not in r.example_id for r in sink.rollouts)
+
+
 # -- the budget -----------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 Usage: python run_task.py RUN_DIR OUT_JSON CALLS_LOG [--workers N] [--mcp N]
            [--budget N] [--sleep S] [--kill-reflect K] [--kill-val K] [--surrogates]
            [--delete-wal-at K] [--kill-at K] [--disk-full-at K] [--read-only-at K]
+           [--val-policy P] [--frontier F] [--repeats N] [--no-reuse]
 
 Faults counted in evaluator calls: --delete-wal-at deletes run.db-wal before call K,
 --kill-at sends SIGKILL before call K, --disk-full-at / --read-only-at make the store's
@@ -72,6 +73,8 @@ def main() -> None:
         p.add_argument(name, type=int, default=None)
     p.add_argument("--val-policy", default="full")
     p.add_argument("--frontier", default="instance")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--no-reuse", action="store_true")
     a = p.parse_args()
     track_stores()
     sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0  # by commit count: the fake task is fast
@@ -99,6 +102,8 @@ def main() -> None:
         seed=1,
         val_evaluation_policy=a.val_policy,
         frontier_type=a.frontier,
+        eval_repeats=a.repeats,
+        reuse_evaluations=not a.no_reuse,
     )
     result.to_json(a.out)
 

@@ -343,6 +343,9 @@ class Driver:
             self.errors.observe(draws, f"{what} of candidate {req.candidate.id[:12]}")
             self.state.evaluator_errors = self.errors.count
             result = self.draws.fold(jr.id, req, result)
+            if live and not self.draws.trivial:
+                for folded in result:
+                    self.sink.rollout_finished(folded)
         if live:
             self.store.put_delivery(self.seq, jr.id, jr.step)
         self.seq += 1
@@ -697,7 +700,8 @@ class Driver:
         del self.flights[key]
         self.state.budget.commit(1)
         self.consumed[key] = rollout
-        self.sink.rollout_finished(public(rollout))
+        if self.draws.trivial:  # else sinks get each example's fold when it is delivered
+            self.sink.rollout_finished(rollout)
         self.sink.budget_update(
             self.state.budget.used, self.state.budget.limit, self.state.budget.cache_hits
         )

@@ -108,7 +108,8 @@ class EventSink:
         """The run began (or resumed); `info` has the budget, dataset sizes, seed."""
 
     def rollout_finished(self, rollout: Rollout) -> None:
-        """A paid rollout completed."""
+        """A paid rollout completed. With ``eval_repeats`` > 1 or ``reuse_evaluations=False``:
+        an evaluation was delivered, once per example (the mean of its draws)."""
 
     def proposal_finished(self, proposal: Proposal) -> None:
         """A proposal was accepted, rejected, skipped or failed."""
