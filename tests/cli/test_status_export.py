@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import gepakit
 from gepakit.cli.main import app
+from gepakit.testing import ToyTask
 from store import fake_task  # tests/store, on sys.path via pytest rootdir insertion
 
 runner = CliRunner()
@@ -58,6 +59,25 @@ def test_export_json_is_the_result_and_csv_has_one_row_per_rollout(
     assert {r["split"] for r in rows} == {"train", "val"}
     bad = runner.invoke(app, ["export", str(run_dir), "--format", "xml"])
     assert bad.exit_code == 2
+
+
+def test_csv_export_numbers_the_draws_of_repeated_evaluations(tmp_path: Path) -> None:
+    task = ToyTask(num_rules=3)
+    gepakit.optimize(
+        task.seed_candidate, task.trainset, task.valset, evaluator=task.evaluate,
+        reflection_lm=task.reflect, max_metric_calls=60, eval_repeats=2,
+        run_dir=tmp_path / "run", progress=False,
+    )  # fmt: skip
+    target = tmp_path / "rollouts.csv"
+    args = ["export", str(tmp_path / "run"), "--format", "csv", "-o", str(target)]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    val_ids = {e["id"] for e in task.valset}
+    seed_val = [r for r in rows if r["split"] == "val" and r["candidate_index"] == "0"]
+    assert sorted((r["example_id"], r["draw"]) for r in seed_val) == sorted(
+        (e, d) for e in val_ids for d in ("0", "1")
+    )
 
 
 def test_resume_of_a_python_api_run_explains_how(run_dir: Path) -> None:

@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import gepakit
 from gepakit import Result, Score
 from gepakit.report import build_report_data, load_details, render_html, write_report
@@ -126,3 +128,34 @@ def test_cli_watch_once_on_a_finished_run(tmp_path: Path) -> None:
     assert "http-equiv='refresh'" not in page
     missing = CliRunner().invoke(app, ["watch", str(tmp_path / "none"), "--timeout", "0.3"])
     assert missing.exit_code == 4
+
+
+def test_details_of_a_run_with_repeats_show_each_examples_mean_over_its_draws(
+    tmp_path: Path,
+) -> None:
+    calls: dict[str, int] = {}
+
+    def alternating(candidate: dict[str, str], example: dict[str, str]) -> Score:
+        """A fake noisy evaluator: right on every other call per example."""
+        calls[example["id"]] = calls.get(example["id"], 0) + 1
+        ok = calls[example["id"]] % 2 == 0
+        return Score(1.0 if ok else 0.0, feedback="ok" if ok else "no", output=str(ok))
+
+    with pytest.warns(UserWarning, match="no room for a proposal"):  # the seed only
+        result = gepakit.optimize(
+            {"prompt": "Labels:"},
+            DATA[:9],
+            DATA[9:],
+            evaluator=alternating,
+            reflection_lm=_reflect,
+            max_metric_calls=18,
+            run_dir=tmp_path / "run",
+            progress=False,
+            eval_repeats=2,
+        )
+    assert result.val_aggregate_scores == (0.5,)
+    details = load_details(tmp_path / "run", result)
+    assert details is not None
+    seed = [r.seed for r in details.examples]
+    assert all(v is not None and v.score == 0.5 and v.output == "False" for v in seed)
+    assert all(v is not None and v.feedback.startswith("Scored 0, 1 in 2 runs") for v in seed)

@@ -46,11 +46,14 @@ def _json(run_dir: Path) -> str:
 
 CSV_COLUMNS = (
     "candidate_index", "candidate_id", "example_id", "split", "score", "paid", "error",
-    "feedback", "output", "objectives", "duration",
+    "feedback", "output", "objectives", "duration", "draw",
 )  # fmt: skip
+"""`draw` numbers the evaluations of one (candidate, example, split) (eval_repeats,
+reuse_evaluations=False); it is 0 for a run with the defaults."""
 
 
 def _csv(run_dir: Path) -> str:
+    from gepakit.engine.draws import split_draw
     from gepakit.store.sqlite import SQLiteStore
     from gepakit.textsafe import for_csv
 
@@ -60,12 +63,13 @@ def _csv(run_dir: Path) -> str:
     with SQLiteStore(run_dir, readonly=True) as store:
         index = {c.id: i for i, c, _, _ in store.candidates()}
         for paid, r in store.rollouts():
+            example_id, draw = split_draw(r.example_id)
             writer.writerow(
                 for_csv(cell)
                 for cell in [
                     index.get(r.candidate_id, ""),
                     r.candidate_id,
-                    r.example_id,
+                    example_id,
                     r.split,
                     r.score,
                     int(paid),
@@ -74,6 +78,7 @@ def _csv(run_dir: Path) -> str:
                     r.output if isinstance(r.output, str) else json.dumps(r.output),
                     json.dumps(dict(r.objectives)),
                     r.duration,
+                    draw,
                 ]
             )
     return buf.getvalue()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gepakit.engine.draws import stored_evaluation
 from gepakit.result import Result
 from gepakit.types import Candidate, Proposal, Rollout
 
@@ -173,14 +174,21 @@ def timeline(
 def details_from_store(store: Any, result: Result) -> RunDetails:
     """Build the details of `result` from its open run store (a `SQLiteStore`)."""
     events = store.events()
-    seed_id = Candidate(components=result.candidates[0]).id
-    best_id = Candidate(components=result.candidates[result.best_idx]).id
+    repeats = int(((store.meta().get("spec") or {}).get("search") or {}).get("eval_repeats", 1))
+    infos = {i: info for i, _, _, info in store.candidates()}
+
+    def val(index: int, example_id: str) -> Rollout | None:
+        """The candidate's val score there: the mean of its draws (`engine/draws.py`)."""
+        cid = Candidate(components=result.candidates[index]).id
+        first = int((infos.get(index, {}).get("val_draws") or {}).get(example_id, 0))
+        return stored_evaluation(store.rollout, (cid, example_id, "val"), first, repeats)
+
     rows = tuple(
         ExampleRow(
             example_id=ex.id,
             inputs=_text(ex.data),
-            seed=_view(store.rollout((seed_id, ex.id, "val"))),
-            best=_view(store.rollout((best_id, ex.id, "val"))),
+            seed=_view(val(0, ex.id)),
+            best=_view(val(result.best_idx, ex.id)),
         )
         for ex in store.examples("val")
     )
