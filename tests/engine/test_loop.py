@@ -734,3 +734,35 @@ def test_a_run_does_not_admit_a_proposal_into_calls_a_running_one_may_need() -> 
     # ... but a third one would leave it short.
     assert driver._next_job() is None
     assert st_.stop_reason is None  # not exhausted: waiting for the running ones
+
+
+def test_a_proposal_keeps_its_valset_free_only_once_its_child_passed_the_minibatch() -> None:
+    from gepakit.engine.reflection import ProposerReply
+    from gepakit.engine.steps import Await, Evaluate, reflective_job
+
+    train = [Example(id=f"t{i}", data={}) for i in range(6)]
+    val = [Example(id=f"v{i}", data={}) for i in range(5)]
+    state = EngineState(
+        Candidate.of({"p": "x"}), train, val, SearchConfig(max_concurrent_proposals=2), Budget(99)
+    )
+    seed = state.seed_candidate
+    state.add_candidate(seed, (), "seed", _scored(seed, [e.id for e in val], 0.0, "val"))
+    child = seed.replace_texts({"p": "y"})
+    state.in_validation[child.id] = (child, 0)  # a sibling's child: the next one builds on it
+    job = reflective_job(state, 7)
+    req = next(job)
+    assert isinstance(req, Evaluate) and req.candidate == child
+    assert state.job_need[7] == 3  # its own child's minibatch, not a valset
+    req = job.send(_scored(child, req.example_ids, 0.0, "train"))
+    req = job.send(ProposerReply(texts={"p": "z"}))
+    assert isinstance(req, Evaluate) and req.split == "train"
+    assert state.job_need[7] == 0
+    req = job.send(_scored(req.candidate, req.example_ids, 1.0, "train"))  # it passes
+    assert isinstance(req, Await)  # its parent is still in validation ...
+    assert state.job_need[7] == 5  # ... and its valset is now kept free
+
+
+def _scored(cand: Candidate, ids: Any, score: float, split: Any) -> list[gepakit.Rollout]:
+    return [
+        gepakit.Rollout(candidate_id=cand.id, example_id=e, split=split, score=score) for e in ids
+    ]

@@ -136,3 +136,9 @@ def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
     assert driver._live_k() == 2  # 1 / ((2 + 1) / (5 + 1))
     state.proposals += [_proposal(i, "accepted") for i in range(5, 20)]
     assert driver._live_k() == 1
+    # A child in validation that no proposal builds on yet: one more, to pipeline.
+    child = Candidate.of({"p": "y"})
+    state.in_validation[child.id] = (child, 0)
+    assert driver._live_k() == 2
+    state.speculated.add(child.id)
+    assert driver._live_k() == 1

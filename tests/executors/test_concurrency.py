@@ -260,3 +260,85 @@ def test_one_rate_limiter_is_shared_by_concurrent_reflections() -> None:
     # (A proposal may send two requests: see ReflectiveProposer's second try.)
     assert len(waits) == len(calls) - 3
     assert sorted(waits) == pytest.approx([20.0 * k for k in range(1, len(waits) + 1)], abs=1)
+
+
+class _CountingProposer:
+    """Every reply is a new text that fixes nothing (rejected); records, at each call,
+    how many metric calls had run and how many calls were in flight."""
+
+    def __init__(self, task: SlowTask) -> None:
+        self.task = task
+        self.seen: list[tuple[int, int]] = []
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(
+        self,
+        candidate: Mapping[str, str],
+        reflective_dataset: Mapping[str, Sequence[Mapping[str, Any]]],
+        components: Sequence[str],
+    ) -> dict[str, str]:
+        with self.task.reflections.track():
+            with self.lock:
+                self.count += 1
+                self.seen.append((self.task.rollouts.total, self.task.reflections.now))
+                n = self.count
+            time.sleep(self.task.reflect_sleep)
+            return {c: f"{candidate[c]} #{n}" for c in components}
+
+
+def test_mostly_rejected_proposals_stay_k_wide_until_the_budget_ends() -> None:
+    # Valset 30, budget 150: keeping a valset free for each proposal in flight would
+    # leave room for one or two proposals in the last 40 calls.
+    task = SlowTask(eval_sleep=0.002, reflect_sleep=0.03, train_size=40, val_size=30)
+    proposer = _CountingProposer(task)
+    result = gepakit.optimize(
+        task.toy.seed_candidate,
+        task.toy.trainset,
+        task.toy.valset,
+        evaluator=task.evaluate,
+        instruction_proposer=proposer,
+        max_metric_calls=150,
+        reflection_minibatch_size=2,
+        workers=8,
+        max_concurrent_proposals=4,
+        use_merge=False,
+    )
+    assert result.total_metric_calls == task.rollouts.total <= 150
+    late = [inflight for calls, inflight in proposer.seen if calls >= 150 - 40]
+    assert len(late) >= 6
+    assert max(late) >= 3
+
+
+def test_minibatch_rollouts_go_ahead_of_a_queued_valset() -> None:
+    # One worker: a child's valset of 12 is queued; a minibatch requested meanwhile by
+    # another proposal runs next, not after the whole valset.
+    task = SlowTask(eval_sleep=0.004, reflect_sleep=0.01, val_size=12)
+    order: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def evaluate(candidate: Mapping[str, str], example: Mapping[str, Any]) -> Any:
+        with lock:
+            order.append((str(sorted(candidate.items())), str(example["id"])[0]))
+        return task.evaluate(candidate, example)
+
+    gepakit.optimize(
+        task.toy.seed_candidate,
+        task.toy.trainset,
+        task.toy.valset,
+        evaluator=evaluate,
+        instruction_proposer=task.proposer,
+        max_metric_calls=200,
+        reflection_minibatch_size=2,
+        workers=1,
+        executor=ThreadExecutor(1),
+        max_concurrent_proposals=3,
+        use_merge=False,
+    )
+    # Some train rollout ran between the first and the last val rollout of a child.
+    interleaved = False
+    for cand in {c for c, split in order if split == "v"}:
+        spots = [k for k, (c, split) in enumerate(order) if c == cand and split == "v"]
+        between = order[spots[0] : spots[-1]]
+        interleaved = interleaved or any(split == "t" for _, split in between)
+    assert interleaved

@@ -139,6 +139,13 @@ class Driver:
         self.halted_at = 0.0
         self.abandoned = 0  # in-flight work given up on after a stop request
         self.draws = Draws(state.config.eval_repeats, state.config.reuse_evaluations)
+        # Rollouts handed to the executor and not finished yet, and those held back
+        # while it is busy (minibatch rollouts go first; see `_launch`).
+        self.window: int | None = getattr(executor, "workers", None) if run_batch is None else None
+        self.submitted = 0
+        self.held: tuple[deque[_Flight], deque[_Flight]] = (deque(), deque())
+        # Reflective proposals accepted or rejected, accepted, and proposals looked at.
+        self.tested = (0, 0, 0)
 
     # -- public --------------------------------------------------------------
 
@@ -222,19 +229,28 @@ class Driver:
         parent, so it is worth less; with acceptance rate p about K * p of them are.
         The live K is 1 / p, with p estimated as (accepted + 1) / (finished + 1) over
         reflective proposals (it starts at 1 and grows as proposals are rejected), so
-        about one accepted child is in flight at a time. It depends only on finished
-        proposals, so replay computes the same value.
+        about one accepted child is in flight at a time. While a child that passed its
+        minibatch test is being validated and no proposal builds on it yet, one more
+        is allowed: it starts from that child (`steps._speculative_parent`), so its
+        minibatch and reflection overlap the valset pass, which a serial run would
+        wait for. It depends only on finished proposals and on the children in
+        validation, so replay computes the same value.
         """
         k = self.state.config.max_concurrent_proposals
         if k == 1:
             return 1
-        done = accepted = 0
-        for p in self.state.proposals:
+        done, accepted, seen = self.tested
+        for p in self.state.proposals[seen:]:  # counted once each: O(1) per call
             if p.kind == "reflection" and p.decision in ("accepted", "rejected"):
                 done += 1
                 accepted += p.decision == "accepted"
+        self.tested = (done, accepted, len(self.state.proposals))
         rate = (accepted + 1) / (done + 1)
-        return max(1, min(k, int(1 / rate)))
+        live = max(1, min(k, int(1 / rate)))
+        st = self.state
+        if live < k and any(c not in st.speculated for c in st.in_validation):
+            live += 1  # pipelining: build on the child in validation meanwhile
+        return live
 
     def _fill(self) -> None:
         while len(self.running) < self._live_k():
@@ -549,6 +565,14 @@ class Driver:
             self.consumed[(req.candidate.id, r.example_id, req.split)] = r
 
     def _launch(self, flight: _Flight) -> None:
+        """Submit a rollout, or hold it while the executor's workers are all busy.
+
+        Held rollouts are submitted as others finish, minibatch (train) rollouts before
+        val ones: a proposal waiting for its minibatch waits for a few rollouts, not
+        behind another child's whole valset, and its reflection overlaps that valset.
+        Which rollouts run when does not change what is reserved or delivered in which
+        order per job, so replay is unaffected.
+        """
         if self.store_failure is not None:  # the store takes no writes: pay for nothing more
             self.events.put(("rollout", flight.key, None, self.store_failure))
             return
@@ -556,6 +580,14 @@ class Driver:
             self._halt()
             self.events.put(("rollout", flight.key, None, None))
             return
+        if self.window is not None and self.submitted >= self.window:
+            self.held[flight.key[2] != "train"].append(flight)
+            return
+        self._submit(flight)
+
+    def _submit(self, flight: _Flight) -> None:
+        if self.window is not None:
+            self.submitted += 1
         fut = self.executor.submit(
             self.run_rollout, flight.candidate, flight.example, flight.key[2]
         )
@@ -662,13 +694,30 @@ class Driver:
             if flight.future is not None:
                 flight.future.cancel()
 
+    def _pump(self) -> None:
+        """A rollout finished: submit held ones while a worker is free (engine thread)."""
+        self.submitted -= 1
+        window = self.window or 0
+        for held in self.held:
+            while held and self.submitted < window:
+                self._launch(held.popleft())
+
+    def _drop_held(self) -> None:
+        """Stopping: the held rollouts never run (engine thread)."""
+        for held in self.held:
+            while held:
+                self.events.put(("rollout", held.popleft().key, None, None))
+
     def _on_rollout(self, key: RolloutKey, fut: Any, store_error: BaseException | None) -> None:
+        if self.window is not None and not _never_submitted(fut):
+            self._pump()
         flight = self.flights[key]
         store_error = store_error or self.store_failure
         if store_error is not None:  # the rollout is not recorded: stop the run
             self.aborting = self.aborting or store_error
             del self.flights[key]
             self._cancel_queued()
+            self._drop_held()
             return
         if _not_run(fut):  # cancelled, never started, or broken off by Ctrl-C
             self._drop(key)
@@ -736,6 +785,7 @@ class Driver:
             self.halted = True
             self.halted_at = time.monotonic()
             self._cancel_queued()
+            self._drop_held()
 
     def _abandon(self) -> None:
         """Stop waiting for in-flight work after a stop request (it is not recorded)."""
@@ -751,6 +801,8 @@ class Driver:
             ABANDON_AFTER,
         )
         self._cancel_queued()
+        for held in self.held:
+            held.clear()
         self.state.budget.release(len(self.flights))
         self.flights.clear()
         self.running.clear()
@@ -961,6 +1013,11 @@ def _checked_batch(
 def _is_outage(result: Any) -> bool:
     """Whether a proposer outcome is an LM outage (after retries) rather than a reply."""
     return isinstance(result, BaseException) and is_infrastructure_failure(result)
+
+
+def _never_submitted(fut: Any) -> bool:
+    """Whether a rollout event comes from a rollout that never reached the executor."""
+    return fut is None
 
 
 def _not_run(fut: Any) -> bool:

@@ -95,8 +95,14 @@ def _scores(rollouts: Sequence[Rollout]) -> tuple[float, ...]:
 def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     """Select a parent and components, reflect on a minibatch, test the child.
 
-    `state.job_need[job_id]` tracks the metric calls the job may still ask for after
-    its current request (the driver keeps them free when admitting other jobs).
+    `state.job_need[job_id]` tracks the metric calls the job is likely to ask for
+    after its current request (the driver keeps them free when admitting other jobs):
+    its child's minibatch, and the valset once the child passed its minibatch test.
+    The valset is not kept free before that: most children fail the test, and
+    keeping a valset free for each proposal in flight would run the last
+    `K x (valset + minibatch)` calls of a run one proposal at a time. A child that
+    passes when the rest of the budget went to other proposals is validated on as
+    much of the valset as is left (`_validate`), as a serial run's last child is.
     """
     cfg = state.config
     mb, v = state.sampler.size, len(state.val_ids)
@@ -116,7 +122,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     batch = state.sampler.next_batch(state.rng)
     base = {"kind": "reflection", "parent_ids": (parent.id,), "minibatch_ids": batch}
 
-    state.job_need[job_id] = mb + v
+    state.job_need[job_id] = mb
     parent_rollouts = yield Evaluate(parent, batch, "train")
     if parent_rollouts is None:
         return _proposal(
@@ -192,7 +198,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
             decision="rejected",
             reason=f"same texts as candidate {state.index_of[child.id]}",
         )
-    state.job_need[job_id] = v
+    state.job_need[job_id] = 0
     child_rollouts = yield Evaluate(child, batch, "train")
     if child_rollouts is None:
         return _proposal(
@@ -208,6 +214,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     if not accept:
         _record_rejected(state, parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
+    state.job_need[job_id] = v
 
     if parent_idx is not None and cfg.max_concurrent_proposals > 1:
         rebased = yield from _rebase(state, parent_idx, child, batch, pool_at_start)
