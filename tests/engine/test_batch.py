@@ -12,6 +12,7 @@ import gepakit
 from gepakit import EvaluatorError, optimize
 from gepakit.engine.reflection import ProposerReply, ReflectionRequest
 from gepakit.store.memory import MemoryStore
+from gepakit.store.sqlite import SQLiteStore
 from gepakit.testing import ToyTask
 from gepakit.types import Candidate, Example, Rollout, Split
 
@@ -167,3 +168,27 @@ def test_resume_replays_batched_work_without_paying_twice(tmp_path: Path) -> Non
     paid_first = sum(len(ids) for _, ids, _, _ in first.calls)
     paid_after = sum(len(ids) for _, ids, _, _ in resumed_eval.calls)
     assert paid_first + paid_after == extended.total_metric_calls
+
+
+def test_a_batch_is_stored_in_one_commit_and_resumes_without_paying_again(
+    tmp_path: Path,
+) -> None:
+    task = ToyTask()
+    batch = BatchToy(task)
+    commits: list[int] = []
+    original = SQLiteStore.put_rollouts
+
+    def counted(self: SQLiteStore, rollouts: Sequence[Rollout]) -> None:
+        before = self.commits
+        original(self, rollouts)
+        commits.append(self.commits - before)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SQLiteStore, "put_rollouts", counted)
+        result = run(batch, task, run_dir=tmp_path / "run")
+    assert len(commits) == len(batch.calls) and set(commits) == {1}
+    with SQLiteStore(tmp_path / "run", readonly=True) as store:
+        assert store.paid_count == result.total_metric_calls
+    again = BatchToy(task)
+    assert comparable(run(again, task, run_dir=tmp_path / "run")) == comparable(result)
+    assert again.calls == []

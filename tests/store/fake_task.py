@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gepakit import Score
-from gepakit.types import Candidate
+from gepakit.types import Candidate, Rollout
 
 WORDS = [
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
@@ -108,3 +108,27 @@ def reflection(
         return "```\nAnswer using " + " ".join([*missing, extra]) + " ." + cut + "\n```"
 
     return reflect
+
+
+class BatchEvaluator(Evaluator):
+    """The same evaluator behind `evaluate_batch` (one call per request, like a gepa
+    adapter): the run stores each request's rollouts together."""
+
+    def evaluate_batch(
+        self, candidate: Candidate, examples: Any, split: Any, capture_traces: bool
+    ) -> list[Rollout]:
+        out = []
+        for ex in examples:
+            s = self(candidate.components, ex.data)
+            out.append(
+                Rollout(
+                    candidate_id=candidate.id,
+                    example_id=ex.id,
+                    split=split,
+                    score=s.score,
+                    feedback=s.feedback,
+                    output=s.output,
+                    trace=s.trace,
+                )
+            )
+        return out

@@ -3,7 +3,7 @@
 Usage: python run_task.py RUN_DIR OUT_JSON CALLS_LOG [--workers N] [--mcp N]
            [--budget N] [--sleep S] [--kill-reflect K] [--kill-val K] [--surrogates]
            [--delete-wal-at K] [--kill-at K] [--disk-full-at K] [--read-only-at K]
-           [--val-policy P] [--frontier F] [--repeats N] [--no-reuse]
+           [--val-policy P] [--frontier F] [--repeats N] [--no-reuse] [--batch]
 
 Faults counted in evaluator calls: --delete-wal-at deletes run.db-wal before call K,
 --kill-at sends SIGKILL before call K, --disk-full-at / --read-only-at make the store's
@@ -75,6 +75,7 @@ def main() -> None:
     p.add_argument("--frontier", default="instance")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--no-reuse", action="store_true")
+    p.add_argument("--batch", action="store_true", help="a batch evaluator (evaluate_batch)")
     a = p.parse_args()
     track_stores()
     sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0  # by commit count: the fake task is fast
@@ -85,7 +86,7 @@ def main() -> None:
         seed,
         train,
         val,
-        evaluator=fake_task.Evaluator(
+        evaluator=(fake_task.BatchEvaluator if a.batch else fake_task.Evaluator)(
             sleep=a.sleep,
             calls_log=Path(a.calls_log),
             kill_on_val_call=a.kill_val,

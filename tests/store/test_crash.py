@@ -17,6 +17,8 @@ import pytest
 from gepakit.runs import load_run
 from gepakit.store.sqlite import CHECKPOINT_EVERY, SQLiteStore
 
+from .fake_task import VAL
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 SCRIPT = Path(__file__).with_name("run_task.py")
@@ -128,6 +130,25 @@ def test_kill9_with_progressive_val_and_a_hybrid_frontier_resumes_exactly(
     assert comparable(final) == comparable(base)
     assert final["total_metric_calls"] <= BUDGET
     loaded = load_run(tmp_path / "crashy").to_dict()
+    for key in ("candidates", "parents", "val_aggregate_scores", "val_subscores", "proposals"):
+        assert loaded[key] == final[key], key
+
+
+def test_kill9_with_a_batch_evaluator_resumes_exactly(tmp_path: Path) -> None:
+    # Each request's rollouts are committed together (one transaction per batch).
+    assert run_task(tmp_path, "base", "--batch") == 0
+    base = json.loads((tmp_path / "base.json").read_text())
+    kills, _ = interrupt_until_done(tmp_path, "batched", workers=1, seed=5, extra=("--batch",))
+    assert kills >= 3
+    final = json.loads((tmp_path / "batched.json").read_text())
+    assert comparable(final) == comparable(base)
+    assert final["total_metric_calls"] <= BUDGET
+    # A kill loses at most the batch in flight (run, not yet returned and recorded).
+    calls = evaluator_calls(tmp_path, "batched")
+    assert sum(n - 1 for n in calls.values()) <= kills * len(VAL)
+    with SQLiteStore(tmp_path / "batched", readonly=True) as store:
+        assert store.paid_count == final["total_metric_calls"]
+    loaded = load_run(tmp_path / "batched").to_dict()
     for key in ("candidates", "parents", "val_aggregate_scores", "val_subscores", "proposals"):
         assert loaded[key] == final[key], key
 

@@ -264,3 +264,18 @@ def test_a_group_that_cannot_be_written_fails_every_call_and_records_nothing(
     assert all(isinstance(e, StoreError) and "readonly" in str(e) for e in errors)
     assert s.paid_count == 1 and s.own_rollout(("c1", "e0", "val")) is None
     s.close()
+
+
+def test_rollouts_that_finish_together_are_one_commit(tmp_path: Path) -> None:
+    cache = EvalCache(tmp_path / "cache.db")
+    with SQLiteStore(tmp_path / "run", cache=cache) as s:
+        s.put_rollout(rollout(eid="e0", score=0.5))
+        before = s.commits
+        s.put_rollouts([rollout(eid=f"e{i}", score=1.0) for i in range(5)])
+        assert (s.commits - before, s.paid_count) == (1, 5)
+    with SQLiteStore(tmp_path / "run", readonly=True) as s:
+        assert [(r.example_id, r.score) for _, r in s.rollouts()] == [
+            (f"e{i}", 1.0) for i in range(5)
+        ]
+    assert cache.get("default", ("c1", "e4", "val")) == rollout(eid="e4", score=1.0)
+    cache.close()

@@ -633,8 +633,12 @@ class Driver:
         if fut.cancelled() or fut.exception() is not None:
             return None
         try:
-            for rollout in fut.result():
-                self.store.put_rollout(rollout)
+            put_many = getattr(self.store, "put_rollouts", None)  # one commit, if it can
+            if put_many is not None:
+                put_many(fut.result())
+            else:
+                for rollout in fut.result():
+                    self.store.put_rollout(rollout)
         except BaseException as exc:
             self.store_failure = self.store_failure or exc
             self._cancel_queued()

@@ -486,6 +486,10 @@ class SQLiteStore:
 
     def _put_rollout_row(self, rollout: Rollout, *, paid: bool) -> None:
         """Commit `rollout` as the one row of its key (replacing an older row)."""
+        self._commit(self._rollout_writer(rollout, paid=paid))
+
+    def _rollout_writer(self, rollout: Rollout, *, paid: bool) -> Callable[[], None]:
+        """The statements writing `rollout` as the one row of its key, for `_commit`."""
         key: RolloutKey = (rollout.candidate_id, rollout.example_id, rollout.split)
         try:
             row = rollout_row(rollout)
@@ -505,7 +509,7 @@ class SQLiteStore:
             cur = self._execute(self._insert_sql("rollouts"), (*values, crc))
             (self._own if paid else self._borrowed)[key] = int(cur.lastrowid or 0)
 
-        self._commit(apply)
+        return apply
 
     def put_rollout(self, rollout: Rollout) -> None:
         """Record a paid rollout (committed before this returns, see group commit in the
@@ -513,6 +517,20 @@ class SQLiteStore:
         self._put_rollout_row(rollout, paid=True)
         if self.cache is not None:
             self.cache.put(self.evaluator_id, rollout)
+
+    def put_rollouts(self, rollouts: Sequence[Rollout]) -> None:
+        """Record paid rollouts that finished together (a batch evaluation) in one
+        transaction, committed before this returns; then add them to the shared cache."""
+        writers = [self._rollout_writer(r, paid=True) for r in rollouts]
+
+        def apply() -> None:
+            for write in writers:
+                write()
+
+        self._commit(apply)
+        if self.cache is not None:
+            for rollout in rollouts:
+                self.cache.put(self.evaluator_id, rollout)
 
     def put_candidate(
         self, index: int, candidate: Candidate, parents: Sequence[int], info: Mapping[str, Any]
