@@ -135,3 +135,13 @@ def test_budget_limit_without_a_valset_counts_the_trainset_once() -> None:
     assert budget_limit(max_metric_calls=None, auto="light", max_full_evals=None, **sizes) == (
         auto_budget("light", num_components=1, valset_size=8)
     )
+
+
+def test_presets_and_full_passes_count_evaluations_so_eval_repeats_scales_them() -> None:
+    sizes = {"num_components": 2, "train_size": 10, "valset_size": 6}
+    for budget in ({"auto": "light"}, {"max_full_evals": 3}):
+        given = {"max_metric_calls": None, "auto": None, "max_full_evals": None, **budget}
+        once = budget_limit(**given, **sizes)
+        assert budget_limit(**given, **sizes, eval_repeats=3) == 3 * once
+    exact = {"max_metric_calls": 50, "auto": None, "max_full_evals": None}
+    assert budget_limit(**exact, **sizes, eval_repeats=3) == 50

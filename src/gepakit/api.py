@@ -570,9 +570,8 @@ def optimize(
         num_components=len(seed_cand.components),
         train_size=len(train),
         valset_size=len(val) if valset is not None else 0,
+        eval_repeats=eval_repeats,
     )
-    if max_metric_calls is None:  # presets and full passes count evaluations, not draws
-        limit *= eval_repeats
     seed = resolve_seed(seed, run_dir if store is None else None)
     _check_draws(eval_repeats, reuse_evaluations, cache, limit, train, val)
     step = 2 * min(reflection_minibatch_size, len(train))

@@ -99,18 +99,22 @@ def budget_limit(
     num_components: int,
     train_size: int,
     valset_size: int,
+    eval_repeats: int = 1,
 ) -> int:
     """The metric-call limit of a budget that passed `check_budget`.
 
     `valset_size` is 0 when no valset is given: the trainset is then scored in full
     evaluations, so it sizes an `auto` budget (as in DSPy), and `max_full_evals`
-    counts the trainset only once.
+    counts the trainset only once. `auto` and `max_full_evals` count evaluations, so
+    with `eval_repeats` draws per evaluation they allow that many times the calls;
+    `max_metric_calls` is a number of calls.
     """
     if auto is not None:
         size = valset_size or train_size
-        return auto_budget(auto, num_components=max(num_components, 1), valset_size=size)
+        calls = auto_budget(auto, num_components=max(num_components, 1), valset_size=size)
+        return eval_repeats * calls
     if max_full_evals is not None:
-        return max_full_evals * (train_size + valset_size)
+        return eval_repeats * max_full_evals * (train_size + valset_size)
     assert max_metric_calls is not None  # check_budget: exactly one is set
     return max_metric_calls
 
@@ -123,6 +127,7 @@ def resolve_budget(
     num_components: int,
     train_size: int,
     valset_size: int,
+    eval_repeats: int = 1,
 ) -> int:
     """`check_budget`, then `budget_limit`, and the limit must cover the seed's evaluation.
 
@@ -138,6 +143,7 @@ def resolve_budget(
         num_components=num_components,
         train_size=train_size,
         valset_size=valset_size,
+        eval_repeats=eval_repeats,
     )
     needed = valset_size or train_size  # the seed's evaluation on the valset comes first
     if max_metric_calls is not None and limit < needed:

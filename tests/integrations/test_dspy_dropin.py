@@ -185,6 +185,13 @@ def test_cache_evaluation_in_gepa_kwargs_is_reuse_evaluations(cache: bool) -> No
     assert (result.gepakit_result.cache_hits > 0) is cache
 
 
+def test_an_auto_budget_with_eval_repeats_allows_that_many_times_the_calls() -> None:
+    plain = GEPA(feedback_metric, auto="light", reflection_lm=DummyLM([]))
+    repeated = GEPA(feedback_metric, auto="light", reflection_lm=DummyLM([]), eval_repeats=3)
+    sizes = {"num_predictors": 2, "train_size": 10, "val_size": 5}
+    assert repeated.budget(**sizes) == 3 * plain.budget(**sizes)
+
+
 def test_use_mlflow_in_gepa_kwargs_as_dspys_docs_list_it() -> None:
     pytest.importorskip("mlflow")
     gepa = GEPA(

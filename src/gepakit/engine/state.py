@@ -95,7 +95,7 @@ class EngineState:
         self.merges_tried = 0
         self.merge_triples: set[tuple[int, int, int]] = set()
         self.merge_blocked_at = -1  # pool size when the last merge search found no pair
-        self.job_need: dict[int, int] = {}  # job id -> metric calls it may still ask for
+        self.job_need: dict[int, int] = {}  # job id -> evaluations it may still ask for
         self.seen_children: set[str] = set()  # every child text proposed so far
         self.reflection_calls = 0  # proposer invocations
         self.proposals_since_improvement = 0

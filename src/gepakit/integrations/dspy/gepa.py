@@ -433,6 +433,7 @@ class GEPA(Teleprompter):
             num_components=num_predictors,
             train_size=train_size,
             valset_size=val_size or 0,
+            eval_repeats=int(self.options.get("eval_repeats", 1)),
         )
 
     def compile(
