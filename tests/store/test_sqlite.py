@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gepakit.errors import RunInUseError, SchemaVersionError, StoreError
+from gepakit.store import sqlite as sqlite_module
 from gepakit.store.cache import EvalCache
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate
@@ -279,3 +280,19 @@ def test_rollouts_that_finish_together_are_one_commit(tmp_path: Path) -> None:
         ]
     assert cache.get("default", ("c1", "e4", "val")) == rollout(eid="e4", score=1.0)
     cache.close()
+
+
+def test_a_lone_rollout_commit_appends_two_small_pages_or_so_to_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Guards the write amplification (benchmarks/store_bench.py): no key index, small pages.
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY", 10**9)  # the WAL only grows
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MAX_SECONDS", 1e9)
+    with SQLiteStore(tmp_path) as s:
+        s.put_rollout(rollout(eid="first"))
+        wal = tmp_path / "run.db-wal"
+        start = wal.stat().st_size
+        for i in range(300):
+            s.put_rollout(rollout(cid=f"{i // 50:064x}", eid=f"e{i}", feedback="correct"))
+        per_rollout = (wal.stat().st_size - start) / 300
+    assert per_rollout <= 2.5 * (512 + 24)  # 4 KB pages and the key index wrote 9.7 KB
