@@ -341,40 +341,60 @@ class _MergeCounter:
         self.accepted += 1
 
 
-def search_gepa(task: KeywordTask, budget: int, seed: int, merge: bool) -> dict[str, Any]:
+def search_gepa(
+    task: KeywordTask, budget: int, seed: int, merge: bool, threads: int = 0
+) -> dict[str, Any]:
     from gepa.api import optimize
 
-    adapter: Any = GepaAdapter(task)
+    adapter: Any = GepaAdapter(task, threads=threads)
     counter = _MergeCounter()
     started = time.perf_counter()
-    result = optimize(
-        seed_candidate=task.seed_candidate,
-        trainset=task.trainset,
-        valset=task.valset,
-        adapter=adapter,
-        custom_candidate_proposer=cast(Any, task.propose),
-        max_metric_calls=budget,
-        reflection_minibatch_size=MINIBATCH,
-        use_merge=merge,
-        max_merge_invocations=5,
-        seed=seed,
-        logger=SilentLogger(),
-        display_progress_bar=False,
-        callbacks=[cast(Any, counter)],
-    )
+    try:
+        result = optimize(
+            seed_candidate=task.seed_candidate,
+            trainset=task.trainset,
+            valset=task.valset,
+            adapter=adapter,
+            custom_candidate_proposer=cast(Any, task.propose),
+            max_metric_calls=budget,
+            reflection_minibatch_size=MINIBATCH,
+            use_merge=merge,
+            max_merge_invocations=5,
+            seed=seed,
+            logger=SilentLogger(),
+            display_progress_bar=False,
+            callbacks=[cast(Any, counter)],
+        )
+    finally:
+        adapter.close()
     return {
         "wall": time.perf_counter() - started,
         "best": result.val_aggregate_scores[result.best_idx],
         "calls": result.total_metric_calls,
         "reflections": task.reflections.calls,
         "tokens": task.reflection_tokens,
+        "proposals": task.reflections.calls + counter.tried,
         "merges": (counter.tried, counter.accepted),
         "merged": sum(1 for p in result.parents if len([x for x in p if x is not None]) > 1),
+        "merged_new": _new_merged(result.candidates, result.parents),
     }
 
 
+def _new_merged(candidates: Sequence[Any], parents: Sequence[Sequence[Any]]) -> int:
+    """Merged candidates whose texts no earlier candidate has (gepa 0.1.4 may add a
+    merge equal to an existing candidate: every changed component from the same side)."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    new = 0
+    for cand, par in zip(candidates, parents, strict=True):
+        key = tuple(sorted(dict(cand).items()))
+        if len([x for x in par if x is not None]) > 1 and key not in seen:
+            new += 1
+        seen.add(key)
+    return new
+
+
 def search_gepakit(
-    task: KeywordTask, budget: int, seed: int, merge: bool, k: int
+    task: KeywordTask, budget: int, seed: int, merge: bool, k: int, workers: int = 0
 ) -> dict[str, Any]:
     import gepakit
 
@@ -390,7 +410,7 @@ def search_gepakit(
         use_merge=merge,
         max_merge_invocations=5,
         seed=seed,
-        workers=max(1, 2 * k) if k > 1 else 1,
+        workers=workers or (2 * k if k > 1 else 1),
         max_concurrent_proposals=k,
         progress=False,
     )
@@ -401,8 +421,10 @@ def search_gepakit(
         "calls": result.total_metric_calls,
         "reflections": task.reflections.calls,
         "tokens": task.reflection_tokens,
+        "proposals": len(result.proposals),
         "merges": (len(merges), sum(p.decision == "accepted" for p in merges)),
         "merged": result.origins.count("merge"),
+        "merged_new": _new_merged(result.candidates, result.parents),
     }
 
 
@@ -412,17 +434,64 @@ def _mean_se(xs: Sequence[float]) -> str:
     return f"{m:.3f} ± {se:.3f}"
 
 
+SEARCH_HEADERS = [
+    "val",
+    "budget",
+    "optimizer",
+    "metric calls",
+    "reflections",
+    "refl. tokens~",
+    "proposals",
+    "merges tried/acc (sum)",
+    "merged cands (sum, new)",
+    "best val ± SE",
+    "wall s",
+]
+
+
+def _search_row(
+    v: int, budget: int, name: str, runs: list[dict[str, Any]], merge: bool
+) -> list[Any]:
+    tried = sum(r["merges"][0] for r in runs)
+    acc = sum(r["merges"][1] for r in runs)
+    merged = sum(r["merged"] for r in runs)
+    new = sum(r["merged_new"] for r in runs)
+    return [
+        v,
+        budget,
+        name,
+        f"{statistics.mean(r['calls'] for r in runs):.1f}/{budget}",
+        statistics.mean(r["reflections"] for r in runs),
+        int(statistics.mean(r["tokens"] for r in runs)),
+        statistics.mean(r["proposals"] for r in runs),
+        f"{tried}/{acc}" if merge else "-",
+        f"{merged}, {new}" if merge else "-",
+        _mean_se([r["best"] for r in runs]),
+        statistics.mean(r["wall"] for r in runs),
+    ]
+
+
 def search(args: argparse.Namespace) -> None:
+    """The search side by side with gepa: budgets x valsets x K, two scenarios.
+
+    With ``--latency-scale s > 0`` rollouts sleep 0.2 s x s and reflections 2 s x s,
+    gepa's adapter evaluates on 8 threads and gepakit runs with workers=8, so the wall
+    times compare; otherwise the LM and evaluator are instant (wall = engine overhead).
+    """
     logging.disable(logging.INFO)  # no per-proposal log lines
     quick = args.quick
     budgets = [100, 300] if quick else [50, 100, 300, 1000]
     valsets = [30] if quick else [30, 100]
     ks = [1, 4] if quick else [1, 2, 4, 8]
     seeds = list(range(args.seeds))
+    scale = args.latency_scale
+    sleeps = {"rollout_sleep": 0.2 * scale, "reflect_sleep": 2.0 * scale} if scale else {}
+    workers = 8 if scale else 0
     scenarios: list[tuple[str, dict[str, Any], bool]] = [
         ("keyword, 20% useful", {"useful": 0.2}, False),
         ("merge: 2 components", {"components": ("a", "b"), "num_keywords": 12, "needs": 2}, True),
     ]
+    saved: dict[str, Any] = {"argv": sys.argv[1:], "seeds": len(seeds), "scenarios": {}}
     for label, task_kw, merge in scenarios:
         rows: list[list[Any]] = []
         for v in valsets:
@@ -434,53 +503,33 @@ def search(args: argparse.Namespace) -> None:
                 for name, k in configs:
                     runs = []
                     for s in seeds:
-                        task = KeywordTask(seed=s, val_size=v, **task_kw)
+                        task = KeywordTask(seed=s, val_size=v, **task_kw, **sleeps)
                         if k is None:
-                            runs.append(search_gepa(task, budget, s, merge))
+                            runs.append(search_gepa(task, budget, s, merge, threads=workers))
                         else:
-                            runs.append(search_gepakit(task, budget, s, merge, k))
-                    tried = sum(r["merges"][0] for r in runs)
-                    acc = sum(r["merges"][1] for r in runs)
-                    rows.append(
-                        [
-                            v,
-                            budget,
-                            name,
-                            f"{statistics.mean(r['calls'] for r in runs):.1f}/{budget}",
-                            statistics.mean(r["reflections"] for r in runs),
-                            int(statistics.mean(r["tokens"] for r in runs)),
-                            f"{tried}/{acc}" if merge else "-",
-                            sum(r["merged"] for r in runs) if merge else "-",
-                            _mean_se([r["best"] for r in runs]),
-                            statistics.mean(r["wall"] for r in runs),
-                        ]
-                    )
-        print(
-            f"\nd. search, {label}: means over {len(seeds)} seeds (task seed = optimizer seed), "
-            f"minibatch {MINIBATCH}, instant fake LM and evaluator"
+                            runs.append(search_gepakit(task, budget, s, merge, k, workers))
+                    rows.append(_search_row(v, budget, name, runs, merge))
+                    print(" | ".join(_fmt(c) for c in rows[-1]), file=sys.stderr, flush=True)
+        latency = (
+            f"latency {0.2 * scale:g}s/rollout {2 * scale:g}s/reflection, workers 8"
+            if scale
+            else "instant fake LM and evaluator"
         )
-        print(
-            table(
-                [
-                    "val",
-                    "budget",
-                    "optimizer",
-                    "metric calls",
-                    "reflections",
-                    "refl. tokens~",
-                    "merges tried/acc (sum)",
-                    "merged cands (sum)",
-                    "best val ± SE",
-                    "wall s",
-                ],
-                rows,
-            )
+        title = (
+            f"d. search, {label}: means over {len(seeds)} seeds (task seed = optimizer "
+            f"seed), minibatch {MINIBATCH}, {latency}"
         )
+        print(f"\n{title}")
+        print(table(SEARCH_HEADERS, rows))
+        saved["scenarios"][label] = {"title": title, "headers": SEARCH_HEADERS, "rows": rows}
     print(
         "reflections = proposals that reached the (fake) reflection LM; tokens ~ chars/4 of "
-        "what a prompt would hold. gepa checks its budget between iterations and may "
-        "overshoot it; gepakit never does."
+        "what a prompt would hold; proposals = reflective proposals + merges tried; merged "
+        "cands 'new' = merged candidates whose texts no earlier candidate has. gepa checks "
+        "its budget between iterations and may overshoot it; gepakit never does."
     )
+    if args.out:
+        Path(args.out).write_text(json.dumps(saved, indent=1, default=str) + "\n")
 
 
 # -- e. concurrency without a quality loss ---------------------------------------
@@ -566,6 +615,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--time-scale", type=float, default=1.0, help="concurrency: multiply the latencies"
     )
     parser.add_argument("--quick", action="store_true", help="search: a small subset")
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=0.0,
+        help="search: simulated latency (0.2 s rollouts, 2 s reflections) x this; 0 = none",
+    )
+    parser.add_argument("--out", default=None, help="search / concurrency: save a JSON here")
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
     parser.add_argument("--quality-budget", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=5)

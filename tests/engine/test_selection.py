@@ -117,3 +117,35 @@ def test_callable_components_and_bad_returns() -> None:
     for bad in ([], ["nope"], ["x", "nope"]):
         with pytest.raises(ValueError, match="component selector returned"):
             CallableComponents(lambda c, r, bad=bad: bad).select(component_view(0), {})
+
+
+def test_round_robin_cycles_along_a_lineage_not_per_new_candidate() -> None:
+    # A child starts where its parent's pointer is (gepa's rule): a chain of accepted
+    # children updates a, b, a, b ... instead of component a at each new candidate.
+    import itertools
+
+    from gepakit import optimize
+    from gepakit.testing import ToyTask
+
+    task = ToyTask(num_rules=12, components=("a", "b"), needs_per_example=2)
+    result = optimize(
+        task.seed_candidate,
+        task.trainset,
+        task.valset,
+        evaluator=task.evaluate,
+        reflection_lm=task.reflect,
+        max_metric_calls=200,
+        candidate_selection_strategy="current_best",
+        use_merge=False,
+        seed=0,
+    )
+    chain = [p.components for p in result.proposals if p.decision == "accepted"]
+    assert len(chain) >= 4
+    firsts = [
+        p.components
+        for p in result.proposals
+        if p.kind == "reflection" and p.decision in ("accepted", "rejected")
+    ]
+    # Along the chain the updated component alternates.
+    assert all(x != y for x, y in itertools.pairwise(chain)), chain
+    assert {("a",), ("b",)} <= set(firsts)

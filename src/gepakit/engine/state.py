@@ -144,6 +144,8 @@ class EngineState:
         self.val_scores.append(scores)
         self.aggregate.append(sum(scores.values()) / max(1, len(scores)))
         self.discovery_calls.append(self.budget.spent if discovered_at is None else discovered_at)
+        if parents:  # a lineage keeps cycling through components (round robin)
+            self.component_pointers[index] = max(self.component_pointers.get(p, 0) for p in parents)
         self.frontier.update(index, frontier_keys(self.config.frontier_type, rollouts))
         self.instances.update(index, scores)
         if self.config.track_best_outputs:
