@@ -296,3 +296,29 @@ def test_a_lone_rollout_commit_appends_two_small_pages_or_so_to_the_wal(
             s.put_rollout(rollout(cid=f"{i // 50:064x}", eid=f"e{i}", feedback="correct"))
         per_rollout = (wal.stat().st_size - start) / 300
     assert per_rollout <= 2.5 * (512 + 24)  # 4 KB pages and the key index wrote 9.7 KB
+
+
+def test_a_call_whose_committing_thread_is_interrupted_is_an_error_not_a_silent_loss(
+    tmp_path: Path,
+) -> None:
+    s = SQLiteStore(tmp_path)
+    real = s._transaction  # pyright: ignore[reportPrivateUsage]
+    interrupted = [False]
+
+    def interrupt_once(group: list[Any]) -> None:
+        if not interrupted[0] and len(group) > 1:
+            interrupted[0] = True
+            raise KeyboardInterrupt
+        real(group)
+
+    s._transaction = interrupt_once  # type: ignore[method-assign]
+    calls: list[Any] = [lambda i=i: s.put_rollout(rollout(eid=f"e{i}")) for i in range(3)]
+    errors = _queue_while_busy(s, calls)
+    assert interrupted[0]
+    assert sum(isinstance(e, KeyboardInterrupt) for e in errors) == 1  # the committing one
+    others = [e for e in errors if not isinstance(e, KeyboardInterrupt)]
+    assert all(isinstance(e, StoreError) and "interrupted" in str(e) for e in others)
+    assert s.paid_count == 0
+    s.put_rollout(rollout(eid="after"))  # the store still works
+    assert s.paid_count == 1
+    s.close()

@@ -330,29 +330,33 @@ class SQLiteStore:
             if not write.done:
                 with self._queue_lock:
                     group, self._queue = self._queue, []
-                self._commit_group(group)
+                if group:  # empty: a committing thread took ours and was interrupted
+                    self._commit_group(group)
         if write.error is not None:
             raise write.error
+        if not write.done:
+            raise StoreError(
+                f"a record was not written to the run store {self.path}: the thread "
+                "committing it was interrupted; the run stops here, and a resume redoes it"
+            )
 
     def _commit_group(self, group: list[_Write]) -> None:
-        """Commit `group` in one transaction; if that fails, each call on its own."""
+        """Commit `group` in one transaction; if that fails, each call on its own.
+
+        An interrupt (KeyboardInterrupt) propagates; the calls it left unwritten are
+        reported by their own threads (see `_commit`).
+        """
         try:
             self._transaction(group)
         except Exception as exc:
             if len(group) == 1:
-                group[0].error = exc
+                group[0].error, group[0].done = exc, True
             else:  # one bad call must not fail the others: retry them one by one
                 for write in group:
                     try:
                         self._transaction([write])
                     except Exception as one:
-                        write.error = one
-        except BaseException as exc:  # KeyboardInterrupt: nothing of the group is committed
-            for write in group:
-                write.error, write.done = exc, True
-            raise
-        for write in group:
-            write.done = True
+                        write.error, write.done = one, True
         self._committed(len(group))  # after the calls are done: a failed checkpoint
         # raises here, to the committing call (the records are committed)
 
@@ -371,6 +375,8 @@ class SQLiteStore:
             raise
         self.commits += 1
         self.records += len(group)
+        for write in group:
+            write.done = True
 
     def _insert(self, verb: str, table: str, values: Sequence[Any]) -> sqlite3.Cursor:
         """``verb INTO table`` of one record, with its checksum."""
