@@ -3,6 +3,12 @@
 Keyed by (evaluator id, candidate hash, example id, split). Several processes may
 read and write the same file at once (SQLite WAL with a busy timeout); the first
 rollout written for a key wins.
+
+The draws of repeated evaluations (``eval_repeats``) are keyed by their draw id
+(`gepakit.engine.draws.draw_id`: draw 0 is the plain example id), so a later run is
+served the first N draws any run paid for, and a run without repeats draw 0. A run with
+``reuse_evaluations=False`` takes no cache (`gepakit.optimize` refuses ``cache=`` then):
+the cache only serves evaluations made before.
 """
 
 from __future__ import annotations
