@@ -6,7 +6,9 @@ Usage (from the repository root, with requirements/bench.txt installed)::
     python benchmarks/gepa_compare.py overhead   # b. engine overhead, RSS, bytes written
     python benchmarks/gepa_compare.py quality    # c. best val score, median of 5 seeds
     python benchmarks/gepa_compare.py search --quick   # d. the search, side by side
-    python benchmarks/gepa_compare.py search           # d. full grid (run under flock)
+    python benchmarks/gepa_compare.py grid             # d. full grid (run under flock):
+        # budgets 50/100/300/1000 x valsets 30/100 x K 1/2/4/8 next to gepa 0.1.4;
+        # --latency-scale 0.02 for comparable wall times, --out results.json
     python benchmarks/gepa_compare.py concurrency --seeds 20 --time-scale 0.05  # e. K=1..8
     python benchmarks/gepa_compare.py all
 
@@ -536,16 +538,39 @@ def search(args: argparse.Namespace) -> None:
 
 
 def concurrency(args: argparse.Namespace) -> None:
-    """K=1 vs K>1 at the same budget under simulated latency (scaled by --time-scale)."""
+    """K=1 vs K>1 at the same budget under simulated latency (scaled by --time-scale).
+
+    Every K runs the same task seeds; "paired Δ" is the mean per-seed difference of
+    the best val score from K=1's, ± its standard error.
+    """
     logging.disable(logging.INFO)
     scale = args.time_scale
     rollout_s, reflect_s = 0.2 * scale, 2.0 * scale
     budget, seeds = args.quality_budget, list(range(args.seeds))
-    tasks = [("keyword (every proposal useful)", 1.0), ("low acceptance (15% useful)", 0.15)]
+    tasks = [
+        (
+            "keyword (every proposal useful)"
+            if useful >= 1
+            else f"low acceptance ({100 * useful:g}% useful)",
+            useful,
+        )
+        for useful in (float(u) for u in args.useful.split(","))
+    ]
     ks = [1, 4] if args.quick else [1, 2, 4, 8]
+    saved: dict[str, Any] = {"argv": sys.argv[1:], "tasks": {}}
+    headers = [
+        "K",
+        "metric calls",
+        "reflections",
+        "best val ± SE",
+        "vs K=1",
+        "paired Δ ± SE",
+        "wall s",
+        "wall/K=1",
+    ]
     for label, useful in tasks:
         rows: list[list[Any]] = []
-        base: dict[str, float] = {}
+        base: dict[str, Any] = {}
         for k in ks:
             bests, walls, calls, props = [], [], [], []
             for s in seeds:
@@ -565,7 +590,8 @@ def concurrency(args: argparse.Namespace) -> None:
             se = statistics.stdev(bests) / len(bests) ** 0.5 if len(bests) > 1 else 0.0
             wall = statistics.mean(walls)
             if k == 1:
-                base = {"best": mean, "se": se, "wall": wall}
+                base = {"best": mean, "wall": wall, "bests": bests}
+            diffs = [b - b1 for b, b1 in zip(bests, base["bests"], strict=True)]
             rows.append(
                 [
                     f"K={k}",
@@ -573,28 +599,21 @@ def concurrency(args: argparse.Namespace) -> None:
                     statistics.mean(props),
                     f"{mean:.3f} ± {se:.3f}",
                     f"{100 * (mean / base['best'] - 1):+.1f}%" if base["best"] else "-",
+                    _mean_se(diffs) if k != 1 else "-",
                     wall,
                     wall / base["wall"],
                 ]
             )
-        print(
-            f"\ne. concurrency, {label}: workers=8, budget {budget}, valset 50, "
+            print(" | ".join(_fmt(c) for c in rows[-1]), file=sys.stderr, flush=True)
+        title = (
+            f"e. concurrency, {label}: workers=8, budget {budget}, valset 50, "
             f"{len(seeds)} seeds, latency {rollout_s:g}s/rollout {reflect_s:g}s/reflection"
         )
-        print(
-            table(
-                [
-                    "K",
-                    "metric calls",
-                    "reflections",
-                    "best val ± SE",
-                    "vs K=1",
-                    "wall s",
-                    "wall/K=1",
-                ],
-                rows,
-            )
-        )
+        print(f"\n{title}")
+        print(table(headers, rows))
+        saved["tasks"][label] = {"title": title, "headers": headers, "rows": rows}
+    if args.out:
+        Path(args.out).write_text(json.dumps(saved, indent=1, default=str) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -606,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "overhead",
             "quality",
             "search",
+            "grid",
             "concurrency",
             "all",
             "overhead-child",
@@ -625,6 +645,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
     parser.add_argument("--quality-budget", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--useful",
+        default="1.0,0.15",
+        help="concurrency: shares of useful proposals, one task each (comma-separated)",
+    )
     parser.add_argument("--ray", action="store_true", help="also run gepakit on Ray (latency)")
     parser.add_argument("--impl", choices=["gepa", "gepakit"], default="gepakit")
     parser.add_argument("--run-dir", default=None)
@@ -633,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what == "overhead-child":
         overhead_child(args)
         return
-    if args.what in ("search", "all"):
+    if args.what in ("search", "grid", "all"):
         search(args)
     if args.what in ("concurrency", "all"):
         concurrency(args)

@@ -1,0 +1,51 @@
+"""benchmarks/gepa_compare.py: the search grid and the concurrency table, on tiny settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    path = ROOT / "benchmarks" / "gepa_compare.py"
+    spec = importlib.util.spec_from_file_location("gepa_compare", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gc = _load()
+
+
+def test_new_merged_counts_only_merges_with_texts_no_earlier_candidate_has() -> None:
+    cands = [{"a": "x"}, {"a": "y"}, {"a": "z"}, {"a": "y"}, {"a": "w"}]
+    parents = [[None], [0], [0], [1, 2], [1, 2]]
+    assert gc._new_merged(cands, parents) == 1  # candidate 3 repeats candidate 1
+
+
+def test_concurrency_table_runs_every_k_on_the_same_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "conc.json"
+    gc.main(
+        [
+            "concurrency", "--quick", "--seeds", "2", "--time-scale", "0.005",
+            "--quality-budget", "90", "--useful", "0.2", "--out", str(out),
+        ]
+    )  # fmt: skip
+    saved = json.loads(out.read_text())
+    (task,) = saved["tasks"].values()
+    rows = {row[0]: row for row in task["rows"]}
+    assert set(rows) == {"K=1", "K=4"}
+    assert all(row[1] <= 90 for row in rows.values())  # mean metric calls within budget
+    assert rows["K=1"][7] == 1.0  # wall relative to K=1
+    assert "low acceptance (20% useful)" in capsys.readouterr().out
