@@ -12,7 +12,7 @@ import pytest
 from gepakit.engine.draws import split_draw
 from gepakit.runs import load_run
 from gepakit.store.sqlite import SQLiteStore
-from store.test_crash import comparable, interrupt_until_done, run_task
+from store.test_crash import comparable, evaluator_calls, interrupt_until_done, run_task
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
@@ -49,3 +49,24 @@ def test_kill9_with_repeated_draws_resumes_to_the_uninterrupted_result(
     loaded = load_run(tmp_path / "crashy").to_dict()
     for key in ("candidates", "parents", "val_aggregate_scores", "val_subscores", "proposals"):
         assert loaded[key] == final[key], key
+
+
+def test_kill9_with_concurrency_and_fresh_draws_never_overspends_and_replays(
+    tmp_path: Path,
+) -> None:
+    extra = ("--repeats", "2", "--no-reuse", "--budget", "200")
+    interrupt_until_done(tmp_path, "conc", workers=4, seed=13, extra=extra)
+    final = json.loads((tmp_path / "conc.json").read_text())
+    assert final["total_metric_calls"] <= 200
+    with SQLiteStore(tmp_path / "conc", readonly=True) as store:
+        assert store.paid_count == final["total_metric_calls"]
+        deliveries = store.deliveries()
+    calls = evaluator_calls(tmp_path, "conc")
+    assert run_task(tmp_path, "conc", *extra, workers=4) == 0  # finished: a pure replay
+    again = json.loads((tmp_path / "conc.json").read_text())
+    assert comparable(again) == comparable(final)
+    assert evaluator_calls(tmp_path, "conc") == calls
+    with SQLiteStore(tmp_path / "conc", readonly=True) as store:
+        assert store.deliveries() == deliveries
+    loaded = load_run(tmp_path / "conc").to_dict()
+    assert loaded["val_subscores"] == final["val_subscores"]
