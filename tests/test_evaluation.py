@@ -61,3 +61,24 @@ def test_async_evaluator() -> None:
 def test_bad_inputs(candidate: Any, examples: Any, workers: int, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         gepakit.evaluate(candidate, examples, lambda c, e: 1.0, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_repeats_score_each_example_by_the_mean_of_its_draws(workers: int) -> None:
+    from gepakit.testing import NoisyEvaluator
+
+    task = ToyTask(num_rules=3, val_size=30)
+    solved = task.solved_candidate()
+    noisy = NoisyEvaluator(task.score, noise=0.6, seed=4)
+    once = gepakit.evaluate(solved, task.valset, noisy, workers=workers)
+    many = gepakit.evaluate(solved, task.valset, noisy, workers=workers, repeats=8)
+    assert noisy.calls == 30 + 30 * 8
+    assert [r.example_id for r in many.rollouts] == [e["id"] for e in task.valset]
+    assert set(many.scores) == set(once.scores)
+    # The true score is 1.0 everywhere; coin flips pull draws to 0.7 on average, and 8
+    # draws per example spread much less around it than one.
+    spread = [abs(s - 0.7) for s in many.scores.values()]
+    spread_once = [abs(s - 0.7) for s in once.scores.values()]
+    assert sum(spread) < 0.6 * sum(spread_once)
+    with pytest.raises(ConfigError, match="repeats"):
+        gepakit.evaluate(solved, task.valset, noisy, repeats=0)

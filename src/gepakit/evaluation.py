@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gepakit.errors import ConfigError
-from gepakit.types import Candidate, Rollout
+from gepakit.types import Candidate, Example, Rollout
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -52,6 +52,7 @@ def evaluate(
     workers: int = 1,
     failure_score: float = 0.0,
     raise_on_exception: bool = False,
+    repeats: int = 1,
 ) -> Evaluation:
     """Score `candidate` on `examples` with `evaluator`, as `optimize` would.
 
@@ -63,15 +64,19 @@ def evaluate(
         workers: examples evaluated at once (threads).
         failure_score: score of an example on which the evaluator raised.
         raise_on_exception: raise `EvaluatorError` instead of scoring a failure.
+        repeats: evaluate each example this many times and score the mean, as
+            ``optimize(eval_repeats=...)`` does (for noisy evaluators); each rollout
+            in the result is then the fold of its draws (`gepakit.engine.draws.fold`).
 
     Returns:
         An `Evaluation` with the mean score, per-example scores and the rollouts.
 
     Raises:
-        ConfigError: bad candidate, examples or workers.
+        ConfigError: bad candidate, examples, workers or repeats.
         EvaluatorError: the evaluator raised and `raise_on_exception` is set.
     """
     from gepakit.api import make_examples
+    from gepakit.engine.draws import draw_id, fold
     from gepakit.engine.rollout import RolloutRunner
     from gepakit.result import Result
 
@@ -82,20 +87,26 @@ def evaluate(
         )
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"repeats must be an integer >= 1, got {repeats!r}")
     cand = Candidate(components=dict(texts))
     items = make_examples(examples, "examples")
     runner = RolloutRunner(
         evaluator, failure_score=failure_score, raise_on_exception=raise_on_exception
     )
 
-    def one(example: Any) -> Rollout:
-        return runner(cand, example, "val")
+    def one(draw: tuple[Example, int]) -> Rollout:
+        example, d = draw
+        drawn = example if d == 0 else Example(id=draw_id(example.id, d), data=example.data)
+        return runner(cand, drawn, "val")
 
+    draws = [(ex, d) for ex in items for d in range(repeats)]
     if workers == 1:
-        rollouts = [one(ex) for ex in items]
+        done = [one(draw) for draw in draws]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            rollouts = list(pool.map(one, items))
+            done = list(pool.map(one, draws))
+    rollouts = [fold(done[k : k + repeats]) for k in range(0, len(done), repeats)]
     scores = {r.example_id: r.score for r in rollouts}
     return Evaluation(
         score=sum(scores.values()) / len(rollouts), scores=scores, rollouts=tuple(rollouts)
