@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +26,14 @@ def _load() -> ModuleType:
 
 
 gc = _load()
+
+
+@pytest.fixture(autouse=True)
+def _logging_back_on() -> Iterator[None]:
+    """gepa_compare's runs silence INFO logging process-wide (logging.disable): undo it,
+    or later tests that read the gepakit log (test_gepa_compat) see nothing."""
+    yield
+    logging.disable(logging.NOTSET)
 
 
 def test_new_merged_counts_only_merges_with_texts_no_earlier_candidate_has() -> None:
