@@ -187,6 +187,46 @@ def test_sinks_see_one_rollout_per_evaluated_example_with_the_mean_score() -> No
     assert all(DRAW_MARK not in r.example_id for r in sink.rollouts)
 
 
+class _BatchToy:
+    """A fake batch evaluator over a ToyTask that records the example ids of each call."""
+
+    def __init__(self, task: ToyTask) -> None:
+        self.task = task
+        self.batches: list[list[str]] = []
+
+    def __call__(self, candidate: Any, example: Any) -> Any:
+        raise AssertionError("a batch evaluator is called per request, not per example")
+
+    def evaluate_batch(
+        self, candidate: Candidate, examples: Any, split: Any, capture_traces: bool
+    ) -> list[Rollout]:
+        self.batches.append([e.id for e in examples])
+        out = []
+        for e in examples:
+            score = self.task.score(dict(candidate.components), e.data)
+            out.append(
+                Rollout(
+                    candidate_id=candidate.id,
+                    example_id=e.id,
+                    split=split,
+                    score=score.score,
+                    feedback=score.feedback,
+                )
+            )
+        return out
+
+
+def test_a_batch_evaluator_gets_each_example_n_times_under_its_own_id() -> None:
+    plain = run(ToyTask(num_rules=4), _BatchToy(ToyTask(num_rules=4)), max_metric_calls=60)
+    batch = _BatchToy(ToyTask(num_rules=4))
+    repeated = run(ToyTask(num_rules=4), batch, max_metric_calls=120, eval_repeats=2)
+    assert repeated.candidates == plain.candidates
+    assert repeated.val_subscores == plain.val_subscores
+    assert all(DRAW_MARK not in eid for ids in batch.batches for eid in ids)
+    assert all(n == 2 for ids in batch.batches for n in Counter(ids).values())
+    assert sum(map(len, batch.batches)) == repeated.total_metric_calls
+
+
 # -- the budget -----------------------------------------------------------------------------
 
 
