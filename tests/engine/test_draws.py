@@ -312,6 +312,21 @@ def test_the_shared_cache_serves_the_first_n_draws_to_a_later_run(tmp_path: Path
     assert second.val_aggregate_scores == first.val_aggregate_scores
 
 
+def test_without_reuse_a_stores_shared_rollouts_serve_nothing() -> None:
+    from gepakit.store.memory import MemoryStore
+
+    warm = MemoryStore()
+    run(ToyTask(num_rules=3), store=MemoryStore(shared=warm))
+    assert warm.rollouts  # another run's evaluations, shared through the store
+    task = ToyTask(num_rules=3)
+    result = run(task, store=MemoryStore(shared=warm), reuse_evaluations=False)
+    assert result.cache_hits == 0
+    assert task.calls == result.total_metric_calls > 0
+    again = ToyTask(num_rules=3)
+    assert run(again, store=MemoryStore(shared=warm)).cache_hits > 0  # with reuse: served
+    assert again.calls == 0
+
+
 # -- resume and replay ----------------------------------------------------------------------
 
 

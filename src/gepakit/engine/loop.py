@@ -464,7 +464,8 @@ class Driver:
                 if got is not None:
                     owned.append(k)
                 else:
-                    got = self.store.shared_rollout(key)
+                    # Without reuse no other run's evaluation serves this one.
+                    got = self.store.shared_rollout(key) if self.draws.reuse else None
                     if got is None:
                         to_run.append(k)
                     else:
