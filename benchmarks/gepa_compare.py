@@ -549,9 +549,12 @@ def concurrency(args: argparse.Namespace) -> None:
     budget, seeds = args.quality_budget, list(range(args.seeds))
     tasks = [
         (
-            "keyword (every proposal useful)"
-            if useful >= 1
-            else f"low acceptance ({100 * useful:g}% useful)",
+            (
+                "keyword (every proposal useful)"
+                if useful >= 1
+                else f"low acceptance ({100 * useful:g}% useful)"
+            )
+            + (", every proposal rewrites the text" if args.rewrite else ""),
             useful,
         )
         for useful in (float(u) for u in args.useful.split(","))
@@ -578,6 +581,7 @@ def concurrency(args: argparse.Namespace) -> None:
                     seed=s,
                     val_size=50,
                     useful=useful,
+                    rewrite=args.rewrite,
                     rollout_sleep=rollout_s,
                     reflect_sleep=reflect_s,
                 )
@@ -649,6 +653,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--useful",
         default="1.0,0.15",
         help="concurrency: shares of useful proposals, one task each (comma-separated)",
+    )
+    parser.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="concurrency: proposals reorder the words (edits do not rebase onto siblings)",
     )
     parser.add_argument("--ray", action="store_true", help="also run gepakit on Ray (latency)")
     parser.add_argument("--impl", choices=["gepa", "gepakit"], default="gepakit")

@@ -11,7 +11,9 @@ With several `components`, example ``i`` depends only on component ``i % P`` (it
 keywords must appear there), so lineages that improve different components lead on
 different examples and merging them pays (the merge scenario). With ``useful < 1``
 only that share of proposals tries to fix anything; the others add a keyword no
-example needs (a low-acceptance task, like real LMs).
+example needs (a low-acceptance task, like real LMs). With ``rewrite`` every proposal
+also shuffles the words (the score is unchanged), as an LM rewriting the whole text
+would: edits then never apply cleanly to another candidate.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class KeywordTask:
     seed: int = 0
     components: tuple[str, ...] = ("instruction",)
     useful: float = 1.0
+    rewrite: bool = False
     rollouts: Counter = field(default_factory=Counter)
     reflections: Counter = field(default_factory=Counter)
     reflection_tokens: int = 0
@@ -146,7 +149,10 @@ class KeywordTask:
             keywords = [w for w in words if w.startswith("kw")]
             if keywords and rng.random() < 0.2:
                 words.remove(rng.choice(keywords))
-            out[name] = " ".join(words + add)
+            words += add
+            if self.rewrite:  # a whole new text each time: edits do not merge
+                rng.shuffle(words)
+            out[name] = " ".join(words)
         return out
 
 

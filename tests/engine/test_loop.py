@@ -613,8 +613,8 @@ def test_concurrent_proposals_build_on_children_still_in_validation(
         "max_concurrent_proposals": 3, "store": store, "use_merge": False,
         "candidate_selection_strategy": best,
     }  # fmt: skip
-    # Every proposal here is accepted, so the live number in flight would stay 1; keep 3.
-    monkeypatch.setattr(Driver, "_live_k", lambda self: self.state.config.max_concurrent_proposals)
+    # Every proposal here is accepted, so the live number in flight stays 1, plus one
+    # while a child is in validation that no proposal builds on yet.
     result = toy_run(task, **options)
     ids = [Candidate(components=c).id for c in result.candidates]
     reflections = [p for p in result.proposals if p.kind == "reflection"]

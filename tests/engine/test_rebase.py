@@ -12,7 +12,7 @@ from gepakit.engine.protocols import EventSink
 from gepakit.engine.rebase import newer_descendant, rebased_texts, three_way
 from gepakit.engine.reflection import ProposerReply
 from gepakit.engine.state import EngineState, SearchConfig
-from gepakit.engine.steps import Evaluate, Propose, reflective_job
+from gepakit.engine.steps import Await, Evaluate, Propose, reflective_job
 from gepakit.executors.local import InlineExecutor
 from gepakit.store.memory import MemoryStore
 from gepakit.types import Candidate, Example, Proposal, Rollout
@@ -142,3 +142,39 @@ def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
     assert driver._live_k() == 2
     state.speculated.add(child.id)
     assert driver._live_k() == 1
+
+
+def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_before() -> None:
+    train = [Example(id=f"t{i}", data={}) for i in range(6)]
+    val = [Example(id=f"v{i}", data={}) for i in range(2)]
+    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
+    state = EngineState(Candidate.of({"p": "Seed."}), train, val, cfg, Budget(100))
+    seed = state.seed_candidate
+    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+    first, second = reflective_job(state, 0), reflective_job(state, 1)
+    batches = [next(job).example_ids for job in (first, second)]  # type: ignore[union-attr]
+    assert batches[0] != batches[1]  # both on the seed, on their own minibatches
+
+    def pass_minibatch(job: Any, text: str, batch: tuple[str, ...]) -> tuple[Candidate, Any]:
+        job.send(_rollouts(seed, batch, 0.0, "train"))
+        req = job.send(ProposerReply(texts={"p": text}))
+        assert isinstance(req, Evaluate)
+        return req.candidate, job.send(_rollouts(req.candidate, batch, 0.5, "train"))
+
+    first_child, first_val = pass_minibatch(first, "Seed. kw1", batches[0])
+    assert isinstance(first_val, Evaluate) and first_val.split == "val"  # it has the turn
+    assert state.commit_turn == first_child.id
+    _, req = pass_minibatch(second, "Seed. kw2", batches[1])
+    assert isinstance(req, Await) and req.candidate_id == first_child.id  # it waits
+    assert first_val.candidate == first_child
+    with pytest.raises(StopIteration):
+        first.send(_rollouts(first_child, ("v0", "v1"), 0.5, "val"))
+    assert state.commit_turn is None
+    # Its turn now: tested on the first child (added meanwhile), then rebased onto it.
+    req = second.send(1)
+    assert isinstance(req, Evaluate) and req.candidate == first_child
+    assert req.example_ids == batches[1]
+    req = second.send(_rollouts(first_child, batches[1], 0.5, "train"))
+    assert isinstance(req, Evaluate)
+    assert dict(req.candidate.components) == {"p": "Seed. kw1 kw2"}
+    assert state.commit_turn is not None

@@ -179,6 +179,31 @@ def test_kill9_with_concurrency_never_pays_twice_or_overspends(tmp_path: Path) -
         assert store.deliveries() == deliveries
 
 
+def test_kill9_with_concurrent_proposals_resumes_to_a_consistent_replayable_run(
+    tmp_path: Path,
+) -> None:
+    # Several proposals in flight: children commit in turn (rebased, validated one at a
+    # time) and rollouts beyond the workers wait on the driver; a kill at any point
+    # resumes to a run that replays exactly and paid for nothing twice beyond what was
+    # in flight.
+    workers, extra = 4, ("--mcp", "3")
+    kills, _ = interrupt_until_done(tmp_path, "mcp", workers=workers, seed=5, extra=extra)
+    final = json.loads((tmp_path / "mcp.json").read_text())
+    assert final["total_metric_calls"] <= BUDGET
+    calls = evaluator_calls(tmp_path, "mcp")
+    with SQLiteStore(tmp_path / "mcp", readonly=True) as store:
+        assert store.paid_count == final["total_metric_calls"]
+        deliveries = store.deliveries()
+    assert sum(n - 1 for n in calls.values()) <= kills * workers
+    before = sum(calls.values())
+    assert run_task(tmp_path, "mcp", *extra, workers=workers) == 0
+    again = json.loads((tmp_path / "mcp.json").read_text())
+    assert comparable(again) == comparable(final)
+    assert sum(evaluator_calls(tmp_path, "mcp").values()) == before
+    with SQLiteStore(tmp_path / "mcp", readonly=True) as store:
+        assert store.deliveries() == deliveries
+
+
 # -- faults beyond kill -9 -------------------------------------------------------
 
 

@@ -374,7 +374,8 @@ class Driver:
     def _release_awaiting(self) -> None:
         """Queue the result of every `Await` whose candidate is now settled."""
         for job_id, cid in list(self.awaiting.items()):
-            if cid not in self.state.in_validation and job_id in self.running:
+            st = self.state
+            if cid not in st.in_validation and cid != st.commit_turn and job_id in self.running:
                 del self.awaiting[job_id]
                 jr = self.running[job_id]
                 self.events.put(("ready", job_id, jr.step, self.state.index_of.get(cid)))
@@ -900,7 +901,9 @@ class Driver:
             )
         req = jr.pending
         if isinstance(req, Await):
-            if req.candidate_id in self.state.in_validation:
+            if req.candidate_id in self.state.in_validation or (
+                req.candidate_id == self.state.commit_turn
+            ):
                 raise StoreError(
                     f"the run history cannot be replayed at delivery {self.seq}: job {job_id} "
                     "awaits a candidate that is still in validation"

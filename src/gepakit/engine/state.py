@@ -103,6 +103,7 @@ class EngineState:
         self.failed_streak = 0
         self.in_validation: dict[str, tuple[Candidate, int]] = {}
         self.speculated: set[str] = set()
+        self.commit_turn: str | None = None  # the child being rebased and validated
         self.seed_error: str | None = None
         self.evaluator_errors = 0  # distinct failed rollouts (see `engine.health`)
         self.best_idx = -1

@@ -215,8 +215,53 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
         _record_rejected(state, parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
     state.job_need[job_id] = v
+    commit = _commit(
+        state, job_id, base, child, parent, parent_idx, why, reply.texts, pool_at_start
+    )
+    if cfg.max_concurrent_proposals == 1:
+        return (yield from commit)
+    # Several in flight: children that passed their minibatch test are rebased and
+    # validated one at a time, each after the ones that passed before it, so a stale
+    # child is rebased onto every child accepted meanwhile (a serial run's order).
+    while state.commit_turn is not None:
+        yield Await(state.commit_turn)
+    state.commit_turn = child.id
+    try:
+        return (yield from commit)
+    finally:
+        state.commit_turn = None
 
-    if parent_idx is not None and cfg.max_concurrent_proposals > 1:
+
+def _commit(
+    state: EngineState,
+    job_id: int,
+    base: dict[str, Any],
+    child: Candidate,
+    parent: Candidate,
+    parent_idx: int | None,
+    why: str,
+    texts: Mapping[str, str],
+    pool_at_start: int,
+) -> Generator[Request, Any, Proposal]:
+    """Validate a child that passed its minibatch test and add it to the pool.
+
+    With several proposals in flight, first wait for a parent still in validation,
+    and rebase the child onto a better descendant of its parent added meanwhile.
+    """
+    cfg = state.config
+    batch: tuple[str, ...] = base["minibatch_ids"]
+    if parent_idx is None:
+        settled = yield Await(parent.id)
+        if settled is None:
+            return _proposal(
+                state,
+                **base,
+                child_id=child.id,
+                decision="rejected",
+                reason=f"{why}, but its parent (a child still in validation) was not kept",
+            )
+        parent_idx = int(settled)
+    if cfg.max_concurrent_proposals > 1:
         rebased = yield from _rebase(state, parent_idx, child, batch, pool_at_start)
         if rebased is not None:
             child, parent_idx, rebased_scores, target_scores = rebased
@@ -228,22 +273,9 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
                 parent_ids=(state.candidates[parent_idx].id,),
                 parent_scores=target_scores,
                 child_scores=rebased_scores,
-                new_texts={k: child.components[k] for k in reply.texts},
+                new_texts={k: child.components[k] for k in texts},
             )
             state.seen_children.add(child.id)
-
-    if parent_idx is None:
-        settled = yield Await(parent.id)
-        if settled is None:
-            return _proposal(
-                state,
-                **base,
-                child_id=child.id,
-                decision="rejected",
-                reason=f"{why}, but its parent (a child still in validation) was not kept",
-            )
-        parent_idx = settled
-    assert parent_idx is not None
     discovered_at = state.budget.spent
     state.in_validation[child.id] = (child, parent_idx)
     val_rollouts = yield from _validate(state, child, state.val_scores[parent_idx], job_id)
