@@ -9,6 +9,7 @@ Usage (from the repository root, with requirements/bench.txt installed)::
     python benchmarks/gepa_compare.py grid             # d. full grid (run under flock):
         # budgets 50/100/300/1000 x valsets 30/100 x K 1/2/4/8 next to gepa 0.1.4;
         # --latency-scale 0.02 for comparable wall times, --out results.json
+    python benchmarks/gepa_compare.py paired --seeds 40  # d2. gepa vs gepakit, paired seeds
     python benchmarks/gepa_compare.py concurrency --seeds 20 --time-scale 0.05  # e. K=1..8
     python benchmarks/gepa_compare.py all
 
@@ -555,6 +556,54 @@ def search(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(saved, indent=1, default=str) + "\n")
 
 
+def _col(runs: list[dict[str, Any]]) -> str:
+    calls = statistics.mean(r["calls"] for r in runs)
+    return f"{_mean_se([r['best'] for r in runs])} ({calls:.1f})"
+
+
+def _diff(runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> str:
+    return _mean_se([r["best"] - b["best"] for r, b in zip(runs, base, strict=True)])
+
+
+def paired(args: argparse.Namespace) -> None:
+    """gepa vs gepakit on the same seeds, per budget, and gepakit given gepa's calls.
+
+    gepa may overshoot its budget; the last columns give gepakit, on each seed, the
+    metric calls gepa actually used, so the comparison is at equal calls.
+    """
+    logging.disable(logging.INFO)
+    budgets = [int(b) for b in args.budgets.split(",")]
+    seeds = list(range(args.seeds))
+    headers = [
+        "budget",
+        "gepa 0.1.4 best (calls)",
+        "gepakit best (calls)",
+        "paired gepakit - gepa",
+        "gepakit at gepa's calls",
+        "paired - gepa",
+    ]
+    rows: list[list[Any]] = []
+    for budget in budgets:
+        g, k, k2 = [], [], []
+        for s in seeds:
+            g.append(search_gepa(KeywordTask(seed=s, val_size=30, useful=0.2), budget, s, False))
+            k.append(
+                search_gepakit(KeywordTask(seed=s, val_size=30, useful=0.2), budget, s, False, 1)
+            )
+            calls = g[-1]["calls"]
+            k2.append(
+                search_gepakit(KeywordTask(seed=s, val_size=30, useful=0.2), calls, s, False, 1)
+            )
+
+        rows.append([budget, _col(g), _col(k), _diff(k, g), _col(k2), _diff(k2, g)])
+        print(" | ".join(_fmt(c) for c in rows[-1]), file=sys.stderr, flush=True)
+    print(
+        f"\nd2. search, keyword 20% useful, valset 30: {len(seeds)} seeds paired by seed, "
+        "instant fake LM"
+    )
+    print(table(headers, rows))
+
+
 # -- e. concurrency without a quality loss ---------------------------------------
 
 
@@ -663,6 +712,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "quality",
             "search",
             "grid",
+            "paired",
             "concurrency",
             "all",
             "overhead-child",
@@ -682,6 +732,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
     parser.add_argument("--quality-budget", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budgets", default="50,100,300", help="paired: budgets")
     parser.add_argument(
         "--useful",
         default="1.0,0.15",
@@ -702,6 +753,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.what in ("search", "grid", "all"):
         search(args)
+    if args.what == "paired":
+        paired(args)
     if args.what in ("concurrency", "all"):
         concurrency(args)
     if args.what in ("quality", "all"):
