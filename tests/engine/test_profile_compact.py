@@ -6,12 +6,15 @@ from typing import Any
 
 from gepakit.engine.parsing import IDENTICAL
 from gepakit.engine.profiles.compact import (
+    COMPACT_FORMAT_TEMPLATE,
     COMPACT_TEMPLATE,
+    EXTEND_FORMAT_TEMPLATE,
     HINTS_HEADER,
     SECOND_TRY_MARK,
     CompactProposer,
     is_minor_edit,
     shared_feedback,
+    structured_answers,
     without_shared_feedback,
 )
 from gepakit.engine.reflection import ReflectionRequest
@@ -161,3 +164,51 @@ def test_a_reply_repeating_an_older_candidate_gets_the_second_try_on_the_current
     lm = ScriptedLM([fenced(older), ""])
     reply = CompactProposer(lm).propose(request(known={"p": frozenset({older})}))
     assert dict(reply.texts) == {"p": older}
+
+
+JSON_ANSWER = '{\n  "name": "Giraffe",\n  "area": "riverside area"\n}'
+
+
+def test_structured_answers_are_json_fields_or_worked_solutions() -> None:
+    label = {"Generated Outputs": "play_music"}
+    sentence = {"Generated Outputs": "The intent of this utterance is to book a table for 3."}
+    assert not structured_answers([label, sentence, {"Generated Outputs": 12}])
+    assert not structured_answers([{"Generated Outputs": {"answer": "play_music"}}, label])
+    assert not structured_answers([])
+    assert structured_answers([label, {"Generated Outputs": JSON_ANSWER}])
+    assert structured_answers([{"Generated Outputs": {"reasoning": "a, b", "answer": "2"}}])
+    assert structured_answers([{"Generated Outputs": "Apples: 2.\nPears: 3.\nSo 5."}])
+
+
+def test_structured_answers_get_the_format_shape_not_if_then_rules() -> None:
+    records = [{"Inputs": "a pub by the river", "Generated Outputs": JSON_ANSWER,
+                "Feedback": "wrong field 'area': expected 'riverside'"}]  # fmt: skip
+    # The first reply hands the text back, so the second try shows its template too.
+    lm = ScriptedLM(["Old p.", "Give the area as one word."])
+    reply = CompactProposer(lm).propose(request(reflective_dataset={"p": records}))
+    assert (
+        lm.prompts[0]
+        == CompactProposer(lm).render(
+            request(reflective_dataset={"p": records}), "p", COMPACT_FORMAT_TEMPLATE
+        )[0]
+    )
+    assert "If the input <" not in lm.prompts[0]
+    assert "<the exact form of the answer" in lm.prompts[0]
+    assert lm.prompts[1].startswith(SECOND_TRY_MARK)
+    assert "If the input" not in lm.prompts[1]
+    assert EXTEND_FORMAT_TEMPLATE.splitlines()[-1] in lm.prompts[1]
+    assert dict(reply.texts) == {"p": "Old p.\nGive the area as one word."}
+
+
+def test_label_answers_keep_the_rule_shape_and_user_templates_are_kept_as_given() -> None:
+    labels = [
+        {"Inputs": "play a song", "Generated Outputs": "It is about music.", "Feedback": "wrong"}
+    ]
+    lm = ScriptedLM([fenced("New p.")])
+    CompactProposer(lm).propose(request(reflective_dataset={"p": labels}))
+    assert "If the input <describes a kind of input" in lm.prompts[0]
+    records = [{"Inputs": "x", "Generated Outputs": JSON_ANSWER, "Feedback": "wrong"}]
+    mine = "Improve {current_text} given {examples}. Reply in a ``` block."
+    lm = ScriptedLM([fenced("New p.")])
+    CompactProposer(lm, templates=mine).propose(request(reflective_dataset={"p": records}))
+    assert lm.prompts[0].startswith("Improve Old p. given")

@@ -7,7 +7,10 @@ each constant). What it does on top of the general profile
 (`gepakit.engine.reflection.ReflectiveProposer`):
 
 - the prompt (`COMPACT_TEMPLATE`) shows a fenced shape to fill in, asks for
-  "If the input ..., answer ..." rules and at most 150 words;
+  "If the input ..., answer ..." rules and at most 150 words; when the examples'
+  answers are structured (`structured_answers`: JSON, several fields, worked
+  solutions), `COMPACT_FORMAT_TEMPLATE` asks for the task, the exact answer form and
+  general rules instead, and the second try uses `EXTEND_FORMAT_TEMPLATE`;
 - feedback sentences every example shares (e.g. the allowed labels) are shown once
   (`shared_feedback`, the {format_hints} placeholder);
 - the reply is tidied (`gepakit.engine.tidy`): echoes of *this* template are removed
@@ -46,7 +49,9 @@ from gepakit.engine.reflection import (
 from gepakit.engine.tidy import line_key, sentences, tidy_proposal
 
 __all__ = [
+    "COMPACT_FORMAT_TEMPLATE",
     "COMPACT_TEMPLATE",
+    "EXTEND_FORMAT_TEMPLATE",
     "EXTEND_TEMPLATE",
     "HINTS_HEADER",
     "SECOND_TRY_MARK",
@@ -54,6 +59,7 @@ __all__ = [
     "copies_records",
     "is_minor_edit",
     "shared_feedback",
+    "structured_answers",
     "without_shared_feedback",
 ]
 
@@ -98,6 +104,35 @@ block and nothing else."""
 # line, the first fence and "- " lines after REJECTED_HEADER: keep the template free of
 # "- " bullets.
 
+COMPACT_FORMAT_TEMPLATE = """You are improving the instructions that a small AI assistant follows.
+The instructions are called "{component}". Here they are now:
+
+```
+{current_text}
+```
+
+The assistant followed these instructions on the inputs below. Each example shows the input,
+the assistant's answer and feedback on that answer.
+
+{examples}
+{format_hints}{rejected}
+Write better instructions. The assistant will never see these examples or this feedback, so
+the instructions must say everything it needs. Use this shape, filling in each part:
+
+```
+<the task, in one sentence>
+<the exact form of the answer, naming every field, key or allowed value that the feedback names>
+<one rule for each kind of mistake above, in general words>
+```
+
+Write the rules in general words, not about the examples themselves. Plain sentences only,
+at most 150 words. Reply with the instructions inside one ``` block and nothing else."""
+# The shape of COMPACT_TEMPLATE for answers that are not short labels (JSON objects,
+# worked solutions, several lines): its "If the input ..., answer <the right answer>"
+# rules made the 1.5B model paste whole JSON answers into rules, one per kind of input,
+# until the reply ran past its token limit (restaurant_json in
+# benchmarks/quality_tasks.py, 2026-12-02: 13 of 15 replies left nothing after tidying).
+
 HINTS_HEADER = "\nThe feedback on every example says: "
 """Starts the {format_hints} line: feedback sentences that all examples share."""
 
@@ -120,6 +155,43 @@ because its rules otherwise quoted training utterances ("a song by Sarah Harding
 it still does sometimes. Placeholders as in `COMPACT_TEMPLATE`; {current_text} and
 {rejected} are available but unused.
 """
+
+EXTEND_FORMAT_TEMPLATE = """An AI assistant answered the inputs below. Each example shows the input,
+the assistant's answer and feedback on that answer.
+
+{examples}
+{format_hints}
+For each mistake that the feedback names, write one rule that would have avoided it. Write
+the rules in general words, without the names, titles, places or numbers of these inputs,
+so that they also fit other inputs. Reply with only the rules, one per line."""
+"""The second try of `COMPACT_FORMAT_TEMPLATE` (see `EXTEND_TEMPLATE`)."""
+
+STRUCTURED_MIN_LINES = 3
+"""Answers with this many non-empty lines or more count as structured (see `structured_answers`)."""
+
+
+def _structured(output: object) -> bool:
+    if isinstance(output, Mapping):
+        values = list(output.values())  # pyright: ignore[reportUnknownArgumentType]
+        return len(values) != 1 or _structured(values[0])
+    if isinstance(output, list | tuple):
+        return True
+    text = str(output).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return text[:1] in ("{", "[") or len(lines) >= STRUCTURED_MIN_LINES
+
+
+def structured_answers(records: Sequence[ReflectiveRecord]) -> bool:
+    """Whether some record's output is structured: a JSON object or list, several output
+    fields, or an answer of `STRUCTURED_MIN_LINES` lines or more (a worked solution).
+
+    The compact profile asks for "If the input ..., answer ..." rules (`COMPACT_TEMPLATE`)
+    unless so; structured answers get `COMPACT_FORMAT_TEMPLATE`. A one-line sentence is
+    not structured: a label task's seed prompt often gets sentences instead of labels,
+    and the rule shape is what teaches it the labels (the demo's first proposal).
+    """
+    return any(_structured(rec.get("Generated Outputs")) for rec in records)
+
 
 SECOND_TRY_MARK = "An AI assistant answered the inputs below."
 """How `gepakit.testing` recognizes a second-try prompt built from `EXTEND_TEMPLATE`."""
@@ -259,10 +331,27 @@ class CompactProposer(ReflectiveProposer):
             return ParsedReply(None, IDENTICAL)
         return ParsedReply(text)
 
-    def propose_component(self, request: ReflectionRequest, component: str) -> Attempt:
+    def templates_for(self, request: ReflectionRequest, component: str) -> tuple[str, str | None]:
+        """The (first, second-try) templates for `component` on this request.
+
+        With the default templates, structured answers (see `structured_answers`) get
+        `COMPACT_FORMAT_TEMPLATE` and `EXTEND_FORMAT_TEMPLATE`.
+        Templates given by the user are used as they are.
+        """
         template = self.template_for(component)
+        extend = self.extend_template
+        if not structured_answers(request.reflective_dataset.get(component, [])):
+            return template, extend
+        if template == COMPACT_TEMPLATE:
+            template = COMPACT_FORMAT_TEMPLATE
+        if extend == EXTEND_TEMPLATE:
+            extend = EXTEND_FORMAT_TEMPLATE
+        return template, extend
+
+    def propose_component(self, request: ReflectionRequest, component: str) -> Attempt:
+        template, extend_template = self.templates_for(request, component)
         current = request.candidate[component]
-        first = self.attempt(request, component)
+        first = self.attempt(request, component, template)
         parsed = self._tidied(first, current, template)
         chosen = first
         unchanged = parsed.reason == IDENTICAL
@@ -270,13 +359,13 @@ class CompactProposer(ReflectiveProposer):
         # A reply may also hand back an older candidate's text (often the parent's
         # parent): the engine would reject it as a duplicate.
         repeat = parsed.text is not None and parsed.text in request.known.get(component, ())
-        if (unchanged or minor or repeat) and self.extend_template is not None:
+        if (unchanged or minor or repeat) and extend_template is not None:
             # Deterministic small models often hand the current text back, as it is
             # or with a word or two changed; asked only for rules to add, they write
             # rules for the mistakes. Cheaper than a proposal step that goes nowhere.
             base = parsed.text if parsed.text is not None and not repeat else current
-            second = self.attempt(request, component, self.extend_template)
-            added = _additions(second.parsed, base, current, self.extend_template)
+            second = self.attempt(request, component, extend_template)
+            added = _additions(second.parsed, base, current, extend_template)
             if added.text is not None:
                 parsed, chosen = added, second
             elif unchanged:
