@@ -709,7 +709,7 @@ _ROWS = (
         "execution",
         1,
         integer(1),
-        "Proposals in flight at once.",
+        "Most proposals in flight at once (fewer while most proposals are accepted).",
         spec_key="max_concurrent_proposals",
     ),
     _o(
