@@ -178,3 +178,25 @@ def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_befo
     assert isinstance(req, Evaluate)
     assert dict(req.candidate.components) == {"p": "Seed. kw1 kw2"}
     assert state.commit_turn is not None
+
+
+def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_not_validated() -> None:
+    train = [Example(id=f"t{i}", data={}) for i in range(3)]
+    val = [Example(id=f"v{i}", data={}) for i in range(2)]
+    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
+    state = EngineState(Candidate.of({"p": "Seed text."}), train, val, cfg, Budget(100))
+    seed = state.seed_candidate
+    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+    job = reflective_job(state, 0)
+    batch = next(job).example_ids  # type: ignore[union-attr]
+    job.send(_rollouts(seed, batch, 0.0, "train"))
+    # Meanwhile a sibling rewrote the same words and beats the seed on the valset.
+    sibling = seed.replace_texts({"p": "Other words."})
+    state.add_candidate(sibling, (0,), "reflection", _rollouts(sibling, ("v0", "v1"), 0.5, "val"))
+    req = job.send(ProposerReply(texts={"p": "Seed words."}))
+    assert isinstance(req, Evaluate)
+    with pytest.raises(StopIteration) as stop:
+        job.send(_rollouts(req.candidate, batch, 0.5, "train"))  # beats its old parent
+    proposal = stop.value.value
+    assert proposal.decision == "rejected" and "supersedes it" in proposal.reason
+    assert len(state.candidates) == 2  # no valset pass, no sibling added

@@ -246,7 +246,11 @@ def _commit(
     """Validate a child that passed its minibatch test and add it to the pool.
 
     With several proposals in flight, first wait for a parent still in validation,
-    and rebase the child onto a better descendant of its parent added meanwhile.
+    and rebase the child onto a better descendant of its parent added meanwhile; a
+    child whose edit does not carry over to that descendant (or loses there) is
+    rejected instead of validated. Measured on the keyword task with proposals that
+    rewrite the whole text (15% useful, K=4, 20 seeds): validating such children as
+    siblings cost 11% of the best val score; rejecting them, 4% (within one SE).
     """
     cfg = state.config
     batch: tuple[str, ...] = base["minibatch_ids"]
@@ -276,6 +280,19 @@ def _commit(
                 new_texts={k: child.components[k] for k in texts},
             )
             state.seen_children.add(child.id)
+        elif (
+            target := newer_descendant(parent_idx, pool_at_start, state.parents, state.aggregate)
+        ) is not None:
+            # A sibling of a better candidate in the making: a serial run would have
+            # built this proposal on that candidate. Its valset pass is saved.
+            return _proposal(
+                state,
+                **base,
+                child_id=child.id,
+                decision="rejected",
+                reason=f"{why}, but candidate {target}, a better descendant of its parent "
+                "added meanwhile, supersedes it (the edit does not carry over to it)",
+            )
     discovered_at = state.budget.spent
     state.in_validation[child.id] = (child, parent_idx)
     val_rollouts = yield from _validate(state, child, state.val_scores[parent_idx], job_id)
