@@ -759,6 +759,11 @@ def summarize(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def _mean_se_cell(mean: float, se: float, runs: int) -> str:
+    """``mean ± SE``; a single run has no standard error to show."""
+    return f"{mean:.3f} ± {se:.3f}" if runs > 1 else f"{mean:.3f} (1 run)"
+
+
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A Markdown table of `summarize` rows."""
     headers = [
@@ -784,8 +789,8 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
                 row["optimizer"],
                 runs,
                 f"{row['seed_test']:.3f}",
-                f"{row['test']:.3f} ± {row['test_se']:.3f}",
-                f"{row['best_val']:.3f} ± {row['best_val_se']:.3f}",
+                _mean_se_cell(row["test"], row["test_se"], row["runs"]),
+                _mean_se_cell(row["best_val"], row["best_val_se"], row["runs"]),
                 f"{row['metric_calls']:.0f}",
                 f"{row['accepted']:.1f} / {row['rejected']:.1f}",
                 f"{row['reflection_calls']:.1f}",
