@@ -531,7 +531,18 @@ class GEPA(Teleprompter):
         gepa_state = self._gepa_state(seed_texts, val, seed)
         if self.use_wandb and self.wandb_api_key:
             _wandb_login(self.wandb_api_key)
-        log.info("GEPA: %d metric calls, %d train / %d val examples", limit, len(train), len(val))
+        reuse = {**self.translated.options, **self.options}.get("reuse_evaluations", True)
+        log.info(
+            "GEPA: %d metric calls, %d train / %d val examples. Unlike dspy.GEPA, the budget "
+            "is exact (never exceeded)%s",
+            limit,
+            len(train),
+            len(val),
+            " and a (candidate, example) is scored once per run; "
+            "gepa_kwargs={'cache_evaluation': False} re-scores as dspy.GEPA does"
+            if reuse
+            else "",
+        )
         view, hooks = (gepa_state.view, gepa_state.hooks) if gepa_state else (None, None)
         result = optimize(
             seed_texts,
