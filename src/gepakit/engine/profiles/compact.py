@@ -63,7 +63,7 @@ __all__ = [
     "without_shared_feedback",
 ]
 
-COMPACT_TEMPLATE = """You are improving the instructions that a small AI assistant follows.
+_COMPACT_HEAD = """You are improving the instructions that a small AI assistant follows.
 The instructions are called "{component}". Here they are now:
 
 ```
@@ -77,7 +77,10 @@ the assistant's answer and feedback on that answer.
 {format_hints}{rejected}
 Write better instructions. The assistant will never see these examples or this feedback, so
 the instructions must say everything it needs. Use this shape, filling in each part:
+"""
+"""What both compact shapes say before their fenced shape."""
 
+COMPACT_TEMPLATE = _COMPACT_HEAD + """
 ```
 <the task, in one sentence>
 <what the answer must look like; if the feedback lists the allowed answers, copy the whole list and say to answer with exactly one of them and nothing else>
@@ -104,21 +107,7 @@ block and nothing else."""
 # line, the first fence and "- " lines after REJECTED_HEADER: keep the template free of
 # "- " bullets.
 
-COMPACT_FORMAT_TEMPLATE = """You are improving the instructions that a small AI assistant follows.
-The instructions are called "{component}". Here they are now:
-
-```
-{current_text}
-```
-
-The assistant followed these instructions on the inputs below. Each example shows the input,
-the assistant's answer and feedback on that answer.
-
-{examples}
-{format_hints}{rejected}
-Write better instructions. The assistant will never see these examples or this feedback, so
-the instructions must say everything it needs. Use this shape, filling in each part:
-
+COMPACT_FORMAT_TEMPLATE = _COMPACT_HEAD + """
 ```
 <the task, in one sentence>
 <the exact form of the answer, naming every field, key or allowed value that the feedback names>
