@@ -80,7 +80,9 @@ the instructions must say everything it needs. Use this shape, filling in each p
 """
 """What both compact shapes say before their fenced shape."""
 
-COMPACT_TEMPLATE = _COMPACT_HEAD + """
+COMPACT_TEMPLATE = (
+    _COMPACT_HEAD
+    + """
 ```
 <the task, in one sentence>
 <what the answer must look like; if the feedback lists the allowed answers, copy the whole list and say to answer with exactly one of them and nothing else>
@@ -91,6 +93,7 @@ If the input <another kind of input>, answer <its answer>.
 Write one "If the input ..." rule for each mistake above, in general words, not the example
 itself. Plain sentences only, at most 150 words. Reply with the instructions inside one ```
 block and nothing else."""
+)
 # Why this wording (measured with the 1.5B local model on the demo task, 12 first
 # reflections on the seed prompt, each scored on 30 val examples; benchmarks/reflection_prompt.py):
 # a fenced shape to fill in raised the mean val accuracy of the proposals from 0.17 (a
@@ -107,7 +110,9 @@ block and nothing else."""
 # line, the first fence and "- " lines after REJECTED_HEADER: keep the template free of
 # "- " bullets.
 
-COMPACT_FORMAT_TEMPLATE = _COMPACT_HEAD + """
+COMPACT_FORMAT_TEMPLATE = (
+    _COMPACT_HEAD
+    + """
 ```
 <the task, in one sentence>
 <the exact form of the answer, naming every field, key or allowed value that the feedback names>
@@ -116,6 +121,7 @@ COMPACT_FORMAT_TEMPLATE = _COMPACT_HEAD + """
 
 Write the rules in general words, not about the examples themselves. Plain sentences only,
 at most 150 words. Reply with the instructions inside one ``` block and nothing else."""
+)
 # The shape of COMPACT_TEMPLATE for answers that are not short labels (JSON objects,
 # worked solutions, several lines): its "If the input ..., answer <the right answer>"
 # rules made the 1.5B model paste whole JSON answers into rules, one per kind of input,
