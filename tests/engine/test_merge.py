@@ -43,6 +43,37 @@ def test_both_sides_changed_the_same_component_takes_the_better_side() -> None:
     assert dict(plan.texts) == {"a": "A2", "b": "B2", "c": "C1"}
 
 
+def test_a_conflict_falls_back_to_the_other_side_when_the_better_one_copies_a_parent() -> None:
+    # Left changed both components, right changed only `a`. Taking the better (left)
+    # side's `a` would copy left; the other choice is a real mix: right's a, left's b.
+    left = {"a": "A1", "b": "B1"}
+    right = {"a": "A2", "b": "B0"}
+    plan = plan_merge(
+        [SEED, left, right], PARENTS, [0.1, 0.9, 0.3], [1, 2], set(), {}, random.Random(0)
+    )
+    assert plan is not None
+    assert dict(plan.texts) == {"a": "A2", "b": "B1"}
+
+
+def test_a_merge_that_copies_a_known_candidate_tries_the_other_side() -> None:
+    left = {"a": "A1", "b": "B0", "c": "C1"}
+    right = {"a": "A2", "b": "B2", "c": "C0"}
+    seed = {"a": "A0", "b": "B0", "c": "C0"}
+    known = {Candidate.of({"a": "A2", "b": "B2", "c": "C1"}).id: 3}
+    plan = plan_merge(
+        [seed, left, right],
+        PARENTS,
+        [0.1, 0.3, 0.9],
+        [1, 2],
+        set(),
+        known,
+        random.Random(0),
+        candidate_id=lambda texts: Candidate.of(texts).id,
+    )
+    assert plan is not None
+    assert dict(plan.texts) == {"a": "A1", "b": "B2", "c": "C1"}
+
+
 def test_no_merge_without_a_usable_pair() -> None:
     rng = random.Random(0)
     cands = [SEED, LEFT, RIGHT]

@@ -32,23 +32,22 @@ class MergePlan:
 def _merged_texts(
     a: Mapping[str, str], b: Mapping[str, str], anc: Mapping[str, str], a_better: bool
 ) -> tuple[dict[str, str], bool]:
-    """Take each component from the side that changed it; both changed -> the better side.
+    """Take each component from the side that changed it; both changed -> `a` if `a_better`.
 
-    Returns the texts and whether the merge mixes both sides (otherwise it is useless).
+    Returns the texts and whether they differ from both sides (otherwise it is useless).
     """
     texts: dict[str, str] = {}
-    from_a = from_b = False
     for name in anc:
         ta, tb, t0 = a[name], b[name], anc[name]
         if ta == tb:
             texts[name] = ta
         elif tb == t0:
-            texts[name], from_a = ta, True
+            texts[name] = ta
         elif ta == t0:
-            texts[name], from_b = tb, True
+            texts[name] = tb
         else:
             texts[name] = ta if a_better else tb
-    return texts, from_a and from_b
+    return texts, texts != dict(a) and texts != dict(b)
 
 
 def _desirable(a: Mapping[str, str], b: Mapping[str, str], anc: Mapping[str, str]) -> bool:
@@ -77,9 +76,11 @@ def plan_merge(
     Pairs are looked at in a random order (up to `MAX_PAIRS` of them). The two must
     not descend from one another, must have been evaluated on at least
     `overlap_floor` common val examples (`val_scores`), and must share an ancestor no
-    better than either where some component was changed by one side only; each side
-    must contribute a changed component. A triple already tried, or a merge that
-    reproduces a known candidate, is skipped. `known` maps candidate content ids to
+    better than either where some component was changed by one side only. Where both
+    sides changed a component the better side's text is taken; when that copies one of
+    the two or a known candidate, the other side's text is tried before the triple is
+    given up. A triple already tried, or a merge that reproduces a known candidate, is
+    skipped. `known` maps candidate content ids to
     indices; `candidate_id` computes an id.
     """
     pool = sorted(set(pool))
@@ -118,12 +119,13 @@ def plan_merge(
             a_better = aggregate[i] > aggregate[j] or (
                 aggregate[i] == aggregate[j] and rng.random() < 0.5
             )
-            texts, mixes = _merged_texts(candidates[i], candidates[j], candidates[anc], a_better)
-            if not mixes:
-                continue
-            if callable(candidate_id) and candidate_id(texts) in known:
-                continue
-            return MergePlan(i, j, anc, texts)
+            for side in (a_better, not a_better):
+                texts, mixes = _merged_texts(candidates[i], candidates[j], candidates[anc], side)
+                if not mixes:
+                    continue
+                if callable(candidate_id) and candidate_id(texts) in known:
+                    continue
+                return MergePlan(i, j, anc, texts)
     return None
 
 
