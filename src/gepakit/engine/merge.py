@@ -39,13 +39,11 @@ def _merged_texts(
     texts: dict[str, str] = {}
     for name in anc:
         ta, tb, t0 = a[name], b[name], anc[name]
-        if ta == tb:
+        if tb in (ta, t0):  # same on both sides, or changed by `a` only
             texts[name] = ta
-        elif tb == t0:
-            texts[name] = ta
-        elif ta == t0:
+        elif ta == t0:  # changed by `b` only
             texts[name] = tb
-        else:
+        else:  # changed by both
             texts[name] = ta if a_better else tb
     return texts, texts != dict(a) and texts != dict(b)
 
