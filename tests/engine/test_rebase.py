@@ -200,3 +200,51 @@ def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_not_validated(
     proposal = stop.value.value
     assert proposal.decision == "rejected" and "supersedes it" in proposal.reason
     assert len(state.candidates) == 2  # no valset pass, no sibling added
+
+
+def test_concurrent_proposals_with_the_same_text_validate_it_once() -> None:
+    """Two proposals in flight reply with the same text: the first validates it, the
+    other is rejected without a second valset pass, live and in replay."""
+    import contextlib
+    import itertools
+    import threading
+    from collections import Counter
+
+    import gepakit
+
+    val_calls: Counter[str] = Counter()
+    lock = threading.Lock()
+    gate = threading.Barrier(2, timeout=5)
+    replies = itertools.count()
+
+    def evaluate(candidate: dict[str, str], example: dict[str, Any]) -> float:
+        if example["id"].startswith("v"):
+            with lock:
+                val_calls[candidate["p"]] += 1
+        return 1.0 if "fixed" in candidate["p"] else 0.0
+
+    def propose(candidate: Any, dataset: Any, components: Any) -> dict[str, str]:
+        with lock:
+            n = next(replies)
+        if n < 3:  # rejected: the engine widens to several proposals in flight
+            return {"p": f"Seed. nothing {n}"}
+        with contextlib.suppress(threading.BrokenBarrierError):
+            gate.wait()  # the next two reply together, so both are in flight
+            gate.abort()  # later proposals do not wait
+        return {"p": "Seed. fixed"}
+
+    train = [{"id": f"t{i}"} for i in range(6)]
+    val = [{"id": f"v{i}"} for i in range(4)]
+    store = MemoryStore()
+    options: dict[str, Any] = {
+        "evaluator": evaluate, "instruction_proposer": propose, "max_metric_calls": 60,
+        "workers": 4, "max_concurrent_proposals": 2, "use_merge": False, "store": store,
+        "skip_perfect_score": False, "seed": 0,
+    }  # fmt: skip
+    result = gepakit.optimize({"p": "Seed."}, train, val, **options)
+    assert val_calls["Seed. fixed"] == len(val)  # one valset pass for the shared text
+    assert result.candidates.count({"p": "Seed. fixed"}) == 1
+    same = [p for p in result.proposals if "same texts" in p.reason]
+    assert same and all(p.decision == "rejected" for p in same)
+    again = gepakit.optimize({"p": "Seed."}, train, val, **options)  # replay only
+    assert {**again.to_dict(), "usage": None} == {**result.to_dict(), "usage": None}

@@ -254,6 +254,15 @@ def _commit(
     """
     cfg = state.config
     batch: tuple[str, ...] = base["minibatch_ids"]
+    if child.id in state.index_of:  # a concurrent proposal found the same texts first
+        return _proposal(
+            state,
+            **base,
+            child_id=child.id,
+            decision="rejected",
+            reason=f"{why}, but candidate {state.index_of[child.id]} (added meanwhile) has "
+            "the same texts",
+        )
     if parent_idx is None:
         settled = yield Await(parent.id)
         if settled is None:
