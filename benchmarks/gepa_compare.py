@@ -516,6 +516,8 @@ def search(args: argparse.Namespace) -> None:
         ("merge: 2 components", {"components": ("a", "b"), "num_keywords": 12, "needs": 2}, True),
     ]
     saved: dict[str, Any] = {"argv": sys.argv[1:], "seeds": len(seeds), "scenarios": {}}
+    if args.scenario:
+        scenarios = [sc for sc in scenarios if sc[0].startswith(args.scenario)]
     for label, task_kw, merge in scenarios:
         rows: list[list[Any]] = []
         for v in valsets:
@@ -523,7 +525,7 @@ def search(args: argparse.Namespace) -> None:
                 if budget < v + 2 * MINIBATCH:
                     continue
                 configs: list[tuple[str, Any]] = [("gepa 0.1.4", None)]
-                configs += [(f"gepakit K={k}", k) for k in (ks if not merge else [1])]
+                configs += [(f"gepakit K={k}", k) for k in (ks if not merge else [1, 4])]
                 for name, k in configs:
                     runs = []
                     for s in seeds:
@@ -727,6 +729,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=0.0,
         help="search: simulated latency (0.2 s rollouts, 2 s reflections) x this; 0 = none",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=["keyword", "merge"],
+        default=None,
+        help="search / grid: run only this scenario (default: both)",
     )
     parser.add_argument("--out", default=None, help="search / concurrency: save a JSON here")
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")
