@@ -1,6 +1,6 @@
 """Write rollouts from several threads, logging each one once `put_rollout` returned.
 
-Usage: python group_writer.py RUN_DIR ACK_LOG THREADS PER_THREAD
+Usage: python group_writer.py RUN_DIR ACK_LOG THREADS PER_THREAD [MOVE_EVERY]
 
 Used by the kill -9 test of group commit: every rollout in ACK_LOG was acknowledged
 by the store, so it must be in the run after the process is killed.
@@ -15,12 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+from gepakit.store import sqlite as sqlite_module
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Rollout
 
 
 def main() -> None:
     run_dir, ack_log, threads, per_thread = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])
+    if len(sys.argv) > 5:  # move the log often, so that a kill may land in a move
+        sqlite_module.MOVE_EVERY = int(sys.argv[5])
     store = SQLiteStore(Path(run_dir))
     ack = os.open(ack_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 

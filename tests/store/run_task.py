@@ -2,17 +2,20 @@
 
 Usage: python run_task.py RUN_DIR OUT_JSON CALLS_LOG [--workers N] [--mcp N]
            [--budget N] [--sleep S] [--kill-reflect K] [--kill-val K] [--surrogates]
-           [--delete-wal-at K] [--kill-at K] [--disk-full-at K] [--read-only-at K]
+           [--delete-log-at K] [--kill-at K] [--disk-full-at K] [--read-only-at K]
            [--val-policy P] [--frontier F] [--repeats N] [--no-reuse] [--batch]
+           [--move-every N]
 
-Faults counted in evaluator calls: --delete-wal-at deletes run.db-wal before call K,
+Faults counted in evaluator calls: --delete-log-at deletes run.db-log before call K,
 --kill-at sends SIGKILL before call K, --disk-full-at / --read-only-at make the store's
-disk full (SQLite page limit) / the database read-only before call K.
+disk full / read-only before call K: run.db by SQLite's page limit / query_only, and
+the record log by failing its writes with ENOSPC / EROFS.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -41,18 +44,32 @@ def track_stores() -> None:
     SQLiteStore.__init__ = init  # type: ignore[method-assign]
 
 
+def fail_log_writes(store: SQLiteStore, code: int) -> None:
+    """Make every later write to the store's record log fail with OSError(code)."""
+
+    def append(data: bytes) -> None:
+        raise OSError(code, os.strerror(code))
+
+    record_log = store._log  # pyright: ignore[reportPrivateUsage]
+    assert record_log is not None
+    record_log.append = append  # type: ignore[method-assign]
+
+
 def fault(a: argparse.Namespace, run_dir: Path) -> Any:
     def on_call(n: int) -> None:
-        conn = OPEN[-1]._conn  # pyright: ignore[reportPrivateUsage]
-        if n == a.delete_wal_at:
-            (run_dir / "run.db-wal").unlink(missing_ok=True)
+        store = OPEN[-1]
+        conn = store._conn  # pyright: ignore[reportPrivateUsage]
+        if n == a.delete_log_at:
+            (run_dir / "run.db-log").unlink(missing_ok=True)
         if n == a.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         if n == a.disk_full_at:
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
+            fail_log_writes(store, errno.ENOSPC)
         if n == a.read_only_at:
             conn.execute("PRAGMA query_only = 1")
+            fail_log_writes(store, errno.EROFS)
 
     return on_call
 
@@ -69,16 +86,19 @@ def main() -> None:
     p.add_argument("--kill-reflect", type=int, default=None)
     p.add_argument("--kill-val", type=int, default=None)
     p.add_argument("--surrogates", action="store_true")
-    for name in ("--delete-wal-at", "--kill-at", "--disk-full-at", "--read-only-at"):
+    for name in ("--delete-log-at", "--kill-at", "--disk-full-at", "--read-only-at"):
         p.add_argument(name, type=int, default=None)
     p.add_argument("--val-policy", default="full")
     p.add_argument("--frontier", default="instance")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--no-reuse", action="store_true")
     p.add_argument("--batch", action="store_true", help="a batch evaluator (evaluate_batch)")
+    p.add_argument("--move-every", type=int, default=None, help="records per move of the log")
     a = p.parse_args()
     track_stores()
-    sqlite_module.CHECKPOINT_MIN_SECONDS = 0.0  # by commit count: the fake task is fast
+    sqlite_module.SYNC_MIN_SECONDS = 0.0  # by record count: the fake task is fast
+    if a.move_every:
+        sqlite_module.MOVE_EVERY = a.move_every
     seed, train, val = fake_task.SEED, fake_task.TRAIN, fake_task.VAL
     if a.surrogates:
         seed, train, val = fake_task.with_surrogates(seed, train, val)

@@ -1,4 +1,4 @@
-"""Run store durability: unencodable text, WAL loss, unreadable files, damaged records."""
+"""Run store durability: unencodable text, the record log, unreadable files, damage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from gepakit.errors import StoreError
 from gepakit.runs import load_run, run_status
+from gepakit.store import _log
 from gepakit.store import sqlite as sqlite_module
 from gepakit.store._codec import decode_text, encode_text
 from gepakit.store._schema import RUN_PAGE_SIZE, RUN_SCHEMA_VERSION
@@ -70,65 +71,184 @@ def test_an_unwritable_value_is_a_store_error_with_context(tmp_path: Path) -> No
         s.put_delivery(0, 2**70, 0)
 
 
-# -- WAL and file checks ---------------------------------------------------------
+# -- record log and file checks --------------------------------------------------
 
 
-def _fill(store: SQLiteStore, n: int) -> None:
-    for i in range(n):
+def _fill(store: SQLiteStore, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
         store.put_rollout(rollout(eid=f"e{i}", output="x" * 200))
 
 
 @pytest.fixture
-def eager_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Checkpoint by commit count alone (tests write far faster than any evaluator)."""
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MIN_SECONDS", 0.0)
+def eager_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sync by record count alone (tests write far faster than any evaluator)."""
+    monkeypatch.setattr(sqlite_module, "SYNC_MIN_SECONDS", 0.0)
 
 
-@pytest.mark.usefixtures("eager_checkpoints")
-def test_a_lost_wal_loses_at_most_the_last_few_commits(tmp_path: Path) -> None:
+def _copy_as_killed(run: Path, to: Path, *, without: str | None = None) -> None:
+    """The files of an open run as a kill -9 would leave them (`without` one of them)."""
+    ignore = shutil.ignore_patterns(without) if without else None
+    shutil.copytree(run, to, ignore=ignore)
+    (to / ".lock").unlink(missing_ok=True)
+
+
+def test_records_in_the_log_are_moved_into_run_db_when_a_killed_run_is_opened(
+    tmp_path: Path,
+) -> None:
     s = SQLiteStore(tmp_path / "run")
-    _fill(s, 100)
-    # The process dies and its -wal is lost: copy run.db alone while the run is open.
-    shutil.copytree(tmp_path / "run", tmp_path / "copy", ignore=shutil.ignore_patterns("*-wal"))
+    _fill(s, 40)
+    s.put_candidate(0, Candidate(components={"a": "x"}), (), {"origin": "seed"})
+    s.put_delivery(0, 1, 1)
+    s.put_event("step", {"n": 1})
+    assert s.moves == 0  # every record is still in the log
+    _copy_as_killed(tmp_path / "run", tmp_path / "killed")
     s.close()
-    (tmp_path / "copy" / ".lock").unlink()
-    with SQLiteStore(tmp_path / "copy") as copy:
-        assert copy.paid_count >= 100 - sqlite_module.CHECKPOINT_EVERY
+    with SQLiteStore(tmp_path / "killed", readonly=True) as reader:  # readers see the log
+        assert reader.paid_count == 40 and reader.deliveries() == [(1, 1)]
+        assert len(reader.candidates()) == 1 and reader.events()[-1][1] == "step"
+    with SQLiteStore(tmp_path / "killed") as again:  # a writer moves it
+        assert again.paid_count == 40 and again.deliveries() == [(1, 1)]
+        assert again.own_rollout(("c1", "e39", "val")) == rollout(eid="e39", output="x" * 200)
+        again.put_delivery(1, 1, 2)
+    assert not (tmp_path / "killed" / "run.db-log").exists()
+    conn = sqlite3.connect(tmp_path / "killed" / "run.db")
+    assert conn.execute("SELECT count(*) FROM rollouts").fetchone()[0] == 40
+    conn.close()
 
 
-@pytest.mark.usefixtures("eager_checkpoints")
-def test_a_deleted_wal_mid_run_loses_at_most_the_last_few_commits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", [1, 7, 30, "crc"])
+def test_a_torn_last_log_record_is_discarded_and_the_rest_kept(
+    tmp_path: Path, cut: int | str, caplog: pytest.LogCaptureFixture
+) -> None:
     s = SQLiteStore(tmp_path / "run")
     _fill(s, 10)
-    (tmp_path / "run" / "run.db-wal").unlink()
-    for i in range(10, 60):
-        s.put_rollout(rollout(eid=f"e{i}"))
-    # Simulate kill -9: copy the files as they are, without closing the connection.
-    shutil.copytree(tmp_path / "run", tmp_path / "after")
+    _copy_as_killed(tmp_path / "run", tmp_path / "killed")
+    s.close()
+    log_file = tmp_path / "killed" / "run.db-log"
+    data = log_file.read_bytes()
+    if cut == "crc":  # the last record's bytes all there, one of them wrong
+        log_file.write_bytes(data[:-3] + bytes([data[-3] ^ 1]) + data[-2:])
+    else:
+        log_file.write_bytes(data[: -int(cut)])
+    with SQLiteStore(tmp_path / "killed", readonly=True) as reader:
+        assert reader.paid_count == 9
+    with SQLiteStore(tmp_path / "killed") as again:
+        assert again.paid_count == 9
+        assert again.own_rollout(("c1", "e9", "val")) is None
+        _fill(again, 5, start=9)  # written after the discarded tail, not behind it
+    assert "discarded the last" in caplog.text
+    with SQLiteStore(tmp_path / "killed") as again:
+        assert again.paid_count == 14
+
+
+def test_a_log_moved_but_not_emptied_is_not_applied_twice(tmp_path: Path) -> None:
+    # A kill between a move's commit and the log's reset leaves records in both.
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 10)
+    s.put_event("one", {})
+    s.put_delivery(0, 1, 1)
+    before = (tmp_path / "run" / "run.db-log").read_bytes()
+    s._move(required=True)  # pyright: ignore[reportPrivateUsage]
+    _fill(s, 3, start=10)
+    _copy_as_killed(tmp_path / "run", tmp_path / "killed")
+    s.close()
+    after = (tmp_path / "killed" / "run.db-log").read_bytes()
+    (tmp_path / "killed" / "run.db-log").write_bytes(before + after[len(_log.MAGIC) :])
+    for readonly in (True, False):
+        with SQLiteStore(tmp_path / "killed", readonly=readonly) as again:
+            assert again.paid_count == 13
+            assert [e[1] for e in again.events()] == ["one"]
+            assert again.deliveries() == [(1, 1)]
+            assert len(list(again.rollouts())) == 13
+
+
+def test_a_reader_sees_each_record_once_while_the_writer_moves_the_log(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 10)
+    s.put_event("one", {})
+    reader = SQLiteStore(tmp_path / "run", readonly=True)
+    assert reader.paid_count == 10
+    s._move(required=True)  # pyright: ignore[reportPrivateUsage]
+    _fill(s, 2, start=10)  # in the log, after the reader read it
+    assert len(list(reader.rollouts())) == 10  # moved: read from run.db alone, once each
+    assert [e[1] for e in reader.events()] == ["one"]
+    reader.close()
+    with SQLiteStore(tmp_path / "run", readonly=True) as later:
+        assert len(list(later.rollouts())) == later.paid_count == 12
+    s.close()
+
+
+def test_a_log_deleted_while_the_run_is_open_loses_nothing(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 10)
+    (tmp_path / "run" / "run.db-log").unlink()
+    _fill(s, 50, start=10)  # the first of them moves the deleted log's records
+    _copy_as_killed(tmp_path / "run", tmp_path / "after")
     s.close()
     with SQLiteStore(tmp_path / "after") as after:
-        assert after.paid_count >= 60 - sqlite_module.CHECKPOINT_EVERY
+        assert after.paid_count == 60
 
 
-def test_a_slow_writer_is_checkpointed_after_a_while(
+def test_run_db_without_its_log_lacks_at_most_the_records_since_the_last_move(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MAX_SECONDS", 0.0)
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_module, "MOVE_EVERY", 16)
+    s = SQLiteStore(tmp_path / "run")
+    _fill(s, 100)
+    _copy_as_killed(tmp_path / "run", tmp_path / "copy", without="*-log")
+    s.close()
+    with SQLiteStore(tmp_path / "copy") as copy:
+        assert copy.paid_count >= 100 - 16
+
+
+def test_a_slow_writer_is_moved_after_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "MOVE_MAX_SECONDS", 0.0)
     s = SQLiteStore(tmp_path / "run")
     s.put_rollout(rollout())
     s.put_rollout(rollout(eid="e2"))
-    shutil.copytree(tmp_path / "run", tmp_path / "copy", ignore=shutil.ignore_patterns("*-wal"))
+    _copy_as_killed(tmp_path / "run", tmp_path / "copy", without="*-log")
     s.close()
     with SQLiteStore(tmp_path / "copy") as copy:
-        assert copy.paid_count >= 1
+        assert copy.paid_count == 2
+
+
+@pytest.mark.usefixtures("eager_syncs")
+def test_the_log_is_synced_every_few_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    s = SQLiteStore(tmp_path / "run")
+    log_file = s._log  # pyright: ignore[reportPrivateUsage]
+    assert log_file is not None
+    monkeypatch.setattr(log_file, "sync", lambda: synced.append(s.records))
+    _fill(s, 20)
+    s.close()
+    every = sqlite_module.SYNC_EVERY
+    assert synced == list(range(every, 21, every))
 
 
 def test_close_leaves_everything_in_run_db(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path) as s:
         _fill(s, 5)
-    wal = tmp_path / "run.db-wal"
-    assert not wal.exists() or wal.stat().st_size == 0
+    assert not (tmp_path / "run.db-log").exists()
+    for sidecar in ("run.db-wal", "run.db-journal"):
+        path = tmp_path / sidecar
+        assert not path.exists() or path.stat().st_size == 0
+    conn = sqlite3.connect(tmp_path / "run.db")
+    assert conn.execute("SELECT count(*) FROM rollouts").fetchone()[0] == 5
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+    conn.close()
+
+
+def test_a_run_db_log_that_is_not_a_record_log_is_refused(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    (tmp_path / "run.db-log").write_bytes(b"something else entirely")
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match="not a gepakit record log"):
+            SQLiteStore(tmp_path, readonly=readonly)
+    assert (tmp_path / "run.db-log").read_bytes() == b"something else entirely"
 
 
 @pytest.mark.parametrize("content", [b"", b"x", b"SQLite", b"garbage " * 64])
@@ -224,18 +344,22 @@ ALL_TABLES += ("deliveries", "events")
 
 
 def _downgrade(run: Path, version: int) -> None:
-    """Make a current run.db look like one written by schema `version` (1 or 2)."""
+    """Make a current run.db look like one written by schema `version` (1, 2 or 3):
+    WAL mode, no record_log table; before 3, version 2's tables; before 2, no crc."""
     conn = sqlite3.connect(run / "run.db")
-    for table, ddl in V2_TABLES.items():
-        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_new")
-        conn.execute(ddl)
-        conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_new")
-        conn.execute(f"DROP TABLE {table}_new")
+    conn.execute("DROP TABLE record_log")
+    if version <= 2:
+        for table, ddl in V2_TABLES.items():
+            conn.execute(f"ALTER TABLE {table} RENAME TO {table}_new")
+            conn.execute(ddl)
+            conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_new")
+            conn.execute(f"DROP TABLE {table}_new")
     if version == 1:
         for table in ALL_TABLES:
             conn.execute(f"ALTER TABLE {table} DROP COLUMN crc")
     conn.execute("UPDATE schema_version SET version = ?", (version,))
     conn.commit()
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     conn.close()
 
 
@@ -272,19 +396,23 @@ def _schema(run: Path) -> tuple[int, dict[str, str], list[Any]]:
     return version, sql, indexes
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_store_is_read_and_upgraded_in_place(tmp_path: Path, version: int) -> None:
     run = _full_run(tmp_path)
     before = _everything(run)
     assert [r.example_id for _, r in before["rollouts"]] == ["e2", "e1"]
     _downgrade(run, version)
-    assert _schema(run)[2]  # the old key index is there
+    assert bool(_schema(run)[2]) == (version < 3)  # the old key index is there
     assert _everything(run) == before  # readers take it as it is
     with SQLiteStore(run) as s:  # a writer upgrades it, checksums included
         assert s.own_rollout(("c1", "e2", "val")) == rollout(eid="e2", score=0.75)
         assert s.paid_count == 2
     found, sql, indexes = _schema(run)
-    assert found == RUN_SCHEMA_VERSION == 3
+    assert found == RUN_SCHEMA_VERSION == 4
+    assert "record_log" in sql and not (run / "run.db-wal").exists()
+    conn = sqlite3.connect(run / "run.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # left WAL mode
+    conn.close()
     assert indexes == []  # rollouts: no index, rows appended in seq order
     assert "WITHOUT ROWID" in sql["meta"] and "WITHOUT ROWID" in sql["step_results"]
     assert "AUTOINCREMENT" not in sql["events"]
@@ -293,6 +421,7 @@ def test_an_older_store_is_read_and_upgraded_in_place(tmp_path: Path, version: i
     with SQLiteStore(run) as s:  # the upgraded file takes new writes and keeps keys unique
         s.put_rollout(rollout(eid="e2", score=0.25))
         s.put_event("more", {"n": 2})
+        assert [(r.example_id, r.score) for _, r in s.rollouts()] == [("e1", 1.0), ("e2", 0.25)]
     after = _everything(run)
     assert [(r.example_id, r.score) for _, r in after["rollouts"]] == [("e1", 1.0), ("e2", 0.25)]
     assert [e[1] for e in after["events"]] == ["run_started", "more"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from gepakit.errors import SchemaVersionError, StoreError
 from gepakit.store._codec import ROLLOUT_COLUMNS, row_checksum
 
-RUN_SCHEMA_VERSION = 3
+RUN_SCHEMA_VERSION = 4
 """2 added a per-record checksum (``crc``) to every table. 3 cut the pages a commit
 touches: the rollouts table lost its index on (candidate_id, example_id, split), which
 doubled the pages of every rollout commit (the store keeps that key unique itself: it
@@ -16,8 +16,11 @@ holds every key in memory); meta and step_results became WITHOUT ROWID tables (o
 b-tree instead of a table plus its key index); events lost AUTOINCREMENT (which wrote
 sqlite_sequence on every event; events are never deleted, so seq is never reused).
 Older files are upgraded in place when a run is opened for writing (`V3_TABLES` are
-rebuilt, rows, seq and checksums kept), and read as they are by readers."""
-READABLE_RUN_VERSIONS = (1, 2, 3)
+rebuilt, rows, seq and checksums kept), and read as they are by readers. 4 added the
+record log (``run.db-log``, `gepakit.store._log`): the ``record_log`` table holds the lsn
+of the last log record moved into run.db. A gepakit that reads version 3 would not see
+the records still in the log, so it refuses version 4."""
+READABLE_RUN_VERSIONS = (1, 2, 3, 4)
 RUN_PAGE_SIZE = 512
 """Page size of new run stores (SQLite's smallest). Every commit writes each page it
 touches in full to the WAL (and again at the checkpoint), and a run commits each rollout
@@ -43,6 +46,12 @@ UPGRADE_HINT = (
     "upgrade gepakit (pip install -U gepakit) to read it, or start a new run_dir; "
     "`gepakit export` of the gepakit version that wrote it saves its records as JSON"
 )
+
+RECORD_LOG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS record_log (moved INTEGER NOT NULL)",
+    "INSERT INTO record_log SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM record_log)",
+)
+"""One row: the lsn of the last record of ``run.db-log`` that run.db holds."""
 
 RUN_TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -117,6 +126,7 @@ RUN_TABLES = (
         data TEXT NOT NULL,
         crc INTEGER
     )""",
+    *RECORD_LOG_TABLE,
 )
 
 CACHE_TABLES = (
@@ -219,7 +229,17 @@ def rebuild_lean_tables(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE {table}_v3 RENAME TO {table}")
 
 
-RUN_MIGRATIONS: Mapping[int, Migration] = {1: add_checksums, 2: rebuild_lean_tables}
+def add_record_log(conn: sqlite3.Connection) -> None:
+    """Upgrade a run store from version 3 to 4: the ``record_log`` table (nothing moved)."""
+    for statement in RECORD_LOG_TABLE:
+        conn.execute(statement)
+
+
+RUN_MIGRATIONS: Mapping[int, Migration] = {
+    1: add_checksums,
+    2: rebuild_lean_tables,
+    3: add_record_log,
+}
 
 
 def check_readonly_schema(
