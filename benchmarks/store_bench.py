@@ -12,19 +12,20 @@ temporary git worktree, with this same script):
   e.g. an LM call) or by 8 threads whose rollouts finish at random moments 0-2 ms apart
   (``8 threads``: a thread pool). Two rollout shapes: ``small`` (a label, "correct"; ~190 B of JSON)
   and ``medium`` (a paragraph of feedback, an answer with reasoning and a trace;
-  ~900 B). Columns: *written* = bytes this process handed to write() (WAL frames,
-  checkpoint copies into run.db, the final checkpoint at close) per rollout, from
+  ~900 B). Columns: *written* = bytes this process handed to write() (the record log,
+  the moves of the log into run.db and their rollback journal, the last move at close;
+  with schema 3 and before: WAL frames and checkpoint copies) per rollout, from
   ``wchar`` in /proc/self/io; *device* = bytes it sent to the disk (``write_bytes``:
   page cache pages dirtied, 4 KB each); *kept* = size of run.db after close per
   rollout; *ratio* = written / kept; *write us* = wall time of the writes per
-  rollout; *commits* = transactions per rollout (group commit merges rollouts that
-  finish together).
+  rollout; *commits* = log records (transactions, before schema 4) per rollout (group
+  commit merges rollouts that finish together).
 - engine: a full `gepakit.optimize` run with a run_dir, an instant evaluator and an
   instant reflection function (every store write of a real run, deliveries, events and
   candidates included): bytes written / kept per metric call, engine us per call, and
   the resume cost (open s: opening the store; replay s: `Driver.run(replay_only=True)`).
-- ``--explain``: where the bytes of one serial run of each shape go, from the WAL
-  frames each commit appended: pages per rollout by b-tree (table or index).
+- ``--explain``: where the bytes of one serial run of each shape go: the record log
+  (by table) and the moves into run.db (pages and journal).
 
 For comparison, gepa 0.1.4 rewrites its pickled state on every iteration:
 0.9 ms per save at 1k rollouts, 32 ms at 20k.
@@ -39,7 +40,6 @@ import logging
 import os
 import random
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
@@ -58,6 +58,11 @@ from gepakit.executors.local import InlineExecutor
 from gepakit.store import sqlite as sqlite_module
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate, Example, Rollout
+
+try:  # the record log (schema 4); --compare runs older revisions with this script too
+    from gepakit.store import _log as log_module
+except ImportError:  # pragma: no cover
+    log_module = None
 
 WORDS = [
     "the",
@@ -252,42 +257,28 @@ def engine_run(n: int, tmp: Path, run_dir: Path | None = None) -> dict[str, floa
 # -- where the bytes go ----------------------------------------------------------
 
 
-class WalFrames:
-    """The frames appended to a WAL since the last call (a reset WAL starts again)."""
-
-    def __init__(self, wal: Path) -> None:
-        self.wal, self.salt, self.seen = wal, (0, 0), 0
-
-    def new(self) -> list[int]:
-        data = self.wal.read_bytes() if self.wal.exists() else b""
-        if len(data) < 32:
-            return []
-        page_size, _, salt1, salt2 = struct.unpack(">IIII", data[8:24])
-        if (salt1, salt2) != self.salt:
-            self.salt, self.seen = (salt1, salt2), 0
-        pages, frame = [], 24 + page_size
-        while 32 + (self.seen + 1) * frame <= len(data):
-            off = 32 + self.seen * frame
-            page, _, s1, s2 = struct.unpack(">IIII", data[off : off + 16])
-            if (s1, s2) != self.salt:
-                break
-            pages.append(page)
-            self.seen += 1
-        return pages
-
-
 def explain(n: int, shape: str, tmp: Path) -> None:
-    """Print the WAL frames per rollout of n serial writes (or an engine run), by b-tree."""
+    """Print where the bytes of n serial writes (or an engine run) go: the record log
+    (by table) and the moves into run.db (its pages and the rollback journal)."""
     run_dir = tmp / f"x-{shape}"
-    touched: collections.Counter[int] = collections.Counter()
-    frames = WalFrames(run_dir / "run.db-wal")
-    committed = SQLiteStore._committed  # pyright: ignore[reportPrivateUsage]
+    by_table: collections.Counter[str] = collections.Counter()
+    stats: dict[str, int] = {}
+    assert log_module is not None, "--explain needs the record log (schema 4)"
+    encode, close = log_module.encode, SQLiteStore.close
 
-    def counted(self: SQLiteStore, *args: Any) -> None:
-        touched.update(frames.new())  # before a checkpoint lets the WAL start over
-        committed(self, *args)
+    def counted_encode(lsn: int, ops: Any) -> bytes:
+        for table, params, _ in ops:
+            by_table[table] += len(json.dumps(list(params), separators=(",", ":")))
+        return encode(lsn, ops)
 
-    SQLiteStore._committed = counted  # type: ignore[method-assign]
+    def counted_close(self: SQLiteStore) -> None:
+        close(self)  # the last move
+        if not self.readonly and not stats:
+            stats.update(log=self.log_bytes, moves=self.moves, records=self.records)
+
+    log_module.encode = counted_encode  # type: ignore[assignment]
+    SQLiteStore.close = counted_close  # type: ignore[method-assign]
+    io0 = _io()[0]
     try:
         if shape == "engine":
             n = int(engine_run(n, tmp, run_dir)["calls"])
@@ -297,22 +288,26 @@ def explain(n: int, shape: str, tmp: Path) -> None:
                 for i in range(n):
                     store.put_rollout(make_rollout(i, shape, rng))
     finally:
-        SQLiteStore._committed = committed  # type: ignore[method-assign]
+        log_module.encode = encode  # type: ignore[assignment]
+        SQLiteStore.close = close  # type: ignore[method-assign]
+    written = _io()[0] - io0
     conn = sqlite3.connect(run_dir / "run.db")
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    owner = {page: name for name, page in conn.execute("SELECT name, pageno FROM dbstat")}
-    payload = conn.execute("SELECT sum(payload) FROM dbstat").fetchone()
+    payload = conn.execute("SELECT sum(payload) FROM dbstat").fetchone()[0]
     conn.close()
-    by: collections.Counter[str] = collections.Counter()
-    for page, count in touched.items():
-        by[owner.get(page, "?") + (" (page 1: file header)" if page == 1 else "")] += count
-    total = sum(by.values())
+    kept = (run_dir / "run.db").stat().st_size
+    moved = written - stats["log"]
+    per = "metric call" if shape == "engine" else "rollout"
     print(
-        f"  {shape}: {total / n:.2f} WAL frames per rollout of {page_size + 24} B "
-        f"= {total * (page_size + 24) / n:.0f} B (records: {payload[0] / n:.0f} B)"
+        f"  {shape}: {written / n:.0f} B written per {per} = log {stats['log'] / n:.0f} "
+        f"+ moves into run.db {moved / n:.0f} ({stats['moves']} moves, "
+        f"{stats['records'] / stats['moves']:.0f} records each); run.db keeps "
+        f"{kept / n:.0f} B (records: {payload / n:.0f} B)"
     )
-    for name, count in by.most_common():
-        print(f"    {count / n:5.2f} frames/rollout  {name}")
+    log_total = sum(by_table.values())
+    header = stats["log"] - log_total
+    for table, size in by_table.most_common():
+        print(f"    log {size / n:6.0f} B/{per}  {table} (values as JSON)")
+    print(f"    log {header / n:6.0f} B/{per}  record headers and list framing")
 
 
 # -- driver ----------------------------------------------------------------------
@@ -388,7 +383,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     p.add_argument("--compare", metavar="REV", help="also measure the gepakit of REV")
-    p.add_argument("--explain", action="store_true", help="WAL pages per rollout by b-tree")
+    p.add_argument("--explain", action="store_true", help="where the bytes of a rollout go")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     logging.getLogger("gepakit").setLevel(logging.WARNING)
