@@ -98,7 +98,7 @@ def main() -> None:
     track_stores()
     sqlite_module.SYNC_MIN_SECONDS = 0.0  # by record count: the fake task is fast
     if a.move_every:
-        sqlite_module.MOVE_EVERY = a.move_every
+        sqlite_module.MOVE_EVERY, sqlite_module.MOVE_MIN_SECONDS = a.move_every, 0.0
     seed, train, val = fake_task.SEED, fake_task.TRAIN, fake_task.VAL
     if a.surrogates:
         seed, train, val = fake_task.with_surrogates(seed, train, val)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,29 @@ def test_a_reader_sees_each_record_once_while_the_writer_moves_the_log(tmp_path:
     s.close()
 
 
+def test_a_reader_holding_run_db_puts_a_move_off_instead_of_holding_up_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "MOVE_EVERY", 4)
+    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_module, "MOVE_RETRY_SECONDS", 0.0)
+    s = SQLiteStore(tmp_path / "run")
+    reader = sqlite3.connect(tmp_path / "run" / "run.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM rollouts").fetchone()  # holds a shared lock
+    started = time.monotonic()
+    _fill(s, 10)
+    assert time.monotonic() - started < 5  # each put_off move waited ~0.1 s at most
+    assert s.moves == 0 and s.paid_count == 10
+    reader.execute("COMMIT")
+    _fill(s, 1, start=10)
+    assert s.moves == 1
+    reader.close()
+    s.close()
+    with SQLiteStore(tmp_path / "run", readonly=True) as again:
+        assert again.paid_count == 11
+
+
 def test_a_log_deleted_while_the_run_is_open_loses_nothing(tmp_path: Path) -> None:
     s = SQLiteStore(tmp_path / "run")
     _fill(s, 10)
@@ -193,6 +217,7 @@ def test_run_db_without_its_log_lacks_at_most_the_records_since_the_last_move(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_module, "MOVE_EVERY", 16)
+    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
     s = SQLiteStore(tmp_path / "run")
     _fill(s, 100)
     _copy_as_killed(tmp_path / "run", tmp_path / "copy", without="*-log")

@@ -293,10 +293,11 @@ def test_rollouts_that_finish_together_are_one_commit(tmp_path: Path) -> None:
 
 
 def test_a_lone_rollout_appends_its_record_to_the_log_and_run_db_takes_whole_pages(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Guards the write amplification (benchmarks/store_bench.py): a label-sized rollout
     # costs its log record, and run.db is written in moves of MOVE_EVERY records.
+    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
     with SQLiteStore(tmp_path) as s:
         s.put_rollout(rollout(eid="first"))
         log_file = tmp_path / "run.db-log"

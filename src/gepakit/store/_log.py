@@ -180,12 +180,8 @@ class RecordLog:
             self.append(MAGIC)
 
     def detached(self) -> bool:
-        """Whether the file was deleted or replaced since it was opened."""
-        try:
-            mine, named = os.fstat(self.fd), os.stat(self.path)
-        except FileNotFoundError:
-            return True
-        return mine.st_nlink == 0 or (mine.st_dev, mine.st_ino) != (named.st_dev, named.st_ino)
+        """Whether the file was deleted (or replaced by a rename) since it was opened."""
+        return os.fstat(self.fd).st_nlink == 0
 
     def close(self, *, delete: bool) -> None:
         os.close(self.fd)

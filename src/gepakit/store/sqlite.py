@@ -16,8 +16,8 @@ rollout: not worth it. Rollouts are *not* buffered in memory: a metric call that
 completed and was recorded is never paid again.
 
 Moves: the log is moved into run.db in one transaction once it holds `MOVE_EVERY`
-records or `MOVE_BYTES`, after `MOVE_MAX_SECONDS` otherwise, and at close (which deletes
-the log); run.db uses a rollback journal (``journal_mode=TRUNCATE``,
+records (at most every `MOVE_MIN_SECONDS`) or `MOVE_BYTES`, after `MOVE_MAX_SECONDS`
+otherwise, and at close (which deletes the log); run.db uses a rollback journal (``journal_mode=TRUNCATE``,
 ``synchronous=FULL``), so a move writes its new pages once, the pages it changes twice
 (journal and file), and is on the disk before the log is emptied. run.db notes the last
 log record it holds, so a kill between the two never applies a record twice. Readers
@@ -25,7 +25,8 @@ log record it holds, so a kill between the two never applies a record twice. Rea
 log deleted while the run is open is noticed at the next call: its records are moved at
 once and a new log started; only run.db copied or restored without its log (while the
 run is open, or after it was killed) lacks the records since the last move (at most
-`MOVE_EVERY`, or `MOVE_MAX_SECONDS` of work).
+`MOVE_EVERY` records, or the last `MOVE_MIN_SECONDS` of a fast run up to `MOVE_BYTES`,
+or `MOVE_MAX_SECONDS` of a slow one).
 
 Bytes: a record costs its log record (its values as JSON, 16 bytes of header) and its
 share of the pages of a move, instead of a commit of its own that wrote a 512-byte page
@@ -106,16 +107,25 @@ SYNC_MAX_SECONDS = 30.0
 bound what an OS crash or power loss can cost (the records since the last sync); at
 2 s, a run of 1-second rollouts flushed the disk every other rollout (store_bench.py)."""
 MOVE_EVERY = 256
-"""Records after which the log is moved into run.db. A move writes whole pages plus a
-few it changes (about 4 KB, measured with store_bench.py): at 256 records that is ~16 B
-per record; at 32 records, ~130 B (a label-sized rollout keeps ~175 B)."""
+"""Records after which the log is moved into run.db (rate-limited, see below). A move
+writes whole pages plus a few it changes (about 4 KB, measured with store_bench.py): at
+256 records that is ~16 B per record; at 32 records, ~130 B (a label-sized rollout
+keeps ~175 B)."""
+MOVE_MIN_SECONDS = 1.0
+"""Moves are at least this far apart (unless the log holds `MOVE_BYTES`): a move syncs
+the disk a few times (~5-15 ms), which a fast writer would otherwise pay every few ms."""
 MOVE_BYTES = 1 << 20
 """Log bytes after which the log is moved (large records: bounds the log and memory)."""
 MOVE_MAX_SECONDS = 300.0
 """A slow writer's log is moved after at most this long (bounds what run.db copied
 without its log lacks)."""
+MOVE_WAIT_SECONDS = 0.1
+"""How long a scheduled move waits for readers (report, watch) to finish a read; then
+it is put off, so that reading a run never holds it up for longer."""
 MOVE_RETRY_SECONDS = 5.0
-"""After a move found run.db locked by a reader, the next is tried this much later."""
+"""After a move found run.db busy with a reader, the next is tried this much later."""
+OPEN_TIMEOUT_SECONDS = 10.0
+"""How long opening, closing and other waits for run.db's lock may take."""
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 T = TypeVar("T")
@@ -260,7 +270,10 @@ class SQLiteStore:
             else:
                 self._create_file()
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=OPEN_TIMEOUT_SECONDS,
             )
             self._check_integrity(conn)
             # A rollback journal: a move writes its new pages once (a WAL would write
@@ -285,7 +298,10 @@ class SQLiteStore:
         self._check_header()
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=OPEN_TIMEOUT_SECONDS,
             )
             self._check_integrity(conn)
             found = check_readonly_schema(conn, "run", READABLE_RUN_VERSIONS, str(self.path))
@@ -477,10 +493,11 @@ class SQLiteStore:
         self._unsynced += records
         now = time.monotonic()
         pending = self._pending
+        since = now - self._moved_at
         if now >= self._move_after and (
-            len(pending.ops) >= MOVE_EVERY
+            (len(pending.ops) >= MOVE_EVERY and since >= MOVE_MIN_SECONDS)
             or pending.bytes >= MOVE_BYTES
-            or (pending.ops and now - self._moved_at >= MOVE_MAX_SECONDS)
+            or (pending.ops and since >= MOVE_MAX_SECONDS)
         ):
             self._move(required=False)
             if not pending.ops:
@@ -498,15 +515,17 @@ class SQLiteStore:
     def _move(self, *, required: bool) -> None:
         """Move the pending records into run.db in one transaction, then empty the log.
 
-        A move that finds run.db locked by a reader is put off (`MOVE_RETRY_SECONDS`)
-        unless `required`: the records are safe in the log meanwhile.
+        A move that finds run.db busy with a reader for `MOVE_WAIT_SECONDS` is put off
+        (`MOVE_RETRY_SECONDS`) unless `required`: the records are safe in the log.
 
         Raises:
             StoreError: run.db cannot take them (disk full ...); they stay in the log.
         """
         if not self._pending.ops:
             return
+        wait = OPEN_TIMEOUT_SECONDS if required else MOVE_WAIT_SECONDS
         try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
             self._conn.execute("BEGIN IMMEDIATE")
             for table, params, replaced in self._pending.ops:
                 if replaced is not None:
@@ -528,6 +547,9 @@ class SQLiteStore:
                 "stops here; its records are kept in the log: fix it and resume with the "
                 "same run_dir)"
             ) from exc
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA busy_timeout = {int(OPEN_TIMEOUT_SECONDS * 1000)}")
         self.moves += 1
         self._pending, self._base = Pending(), self._lsn
         self._unsynced, self._synced_at = 0, time.monotonic()  # a move syncs run.db
