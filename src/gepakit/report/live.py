@@ -1,7 +1,8 @@
 """The live view of a running run: `watch_run` rewrites the report while the run writes.
 
 The run and the watcher share nothing but the run directory: the watcher opens the
-SQLite store read-only (WAL readers never block the writer) and never takes the run
+store read-only (it reads run.db and the run's record log; a run puts off moving its
+log into run.db while a read holds the file, rather than wait) and never takes the run
 lock, so watching cannot disturb or block a run.
 """
 

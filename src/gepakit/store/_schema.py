@@ -22,12 +22,14 @@ of the last log record moved into run.db. A gepakit that reads version 3 would n
 the records still in the log, so it refuses version 4."""
 READABLE_RUN_VERSIONS = (1, 2, 3, 4)
 RUN_PAGE_SIZE = 512
-"""Page size of new run stores (SQLite's smallest). Every commit writes each page it
-touches in full to the WAL (and again at the checkpoint), and a run commits each rollout
-on its own, so the page size is the floor of what a rollout costs: measured with
-``benchmarks/store_bench.py``, 512-byte pages write 25-30% fewer bytes per rollout than
-1 KB pages and 2-3x fewer than 4 KB ones, at the same read speed; rows larger than a
-page continue on overflow pages. Files created with another page size keep it."""
+"""Page size of new run stores (SQLite's smallest). Before schema 4 every rollout was a
+commit of its own, which wrote each page it touched in full, so the page size was the
+floor of what a rollout cost (512-byte pages wrote 25-30% fewer bytes than 1 KB pages
+and 2-3x fewer than 4 KB ones). Since the record log moves records in batches it
+matters less; 512-byte pages still keep a whole run smallest (measured 2026-12-02 with
+``benchmarks/store_bench.py``, 20k-call run: 329 B per call kept, 720 written; 1 KB
+pages 309 / 708; 4 KB pages 448 / 889), at the same read speed; rows larger than a page
+continue on overflow pages. Files created with another page size keep it."""
 CACHE_SCHEMA_VERSION = 1
 
 CHECKED_COLUMNS: Mapping[str, tuple[str, ...]] = {

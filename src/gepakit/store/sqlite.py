@@ -1,32 +1,39 @@
 """`SQLiteStore`: a run persisted in one SQLite file, ``run_dir/run.db``, and its record
 log, ``run_dir/run.db-log``.
 
-Durability: every `RunStore` call returns only once its records are in the record log
-(`gepakit.store._log`): appended as one log record, with one ``write()``, checksummed.
-A record handed to the operating system survives the process being killed at any moment
-(SIGKILL included): the next open moves what the log holds into run.db, discarding a
-torn tail (the record being written when the process died, whose call never returned).
-The log is synced to the disk every `SYNC_EVERY` records (at most every
-`SYNC_MIN_SECONDS`), after `SYNC_MAX_SECONDS` otherwise, and whenever it is moved, so an
-OS crash or power loss may drop only the records since the last sync (at most
-`SYNC_EVERY` records, `SYNC_MIN_SECONDS` of fast work, or `SYNC_MAX_SECONDS` of slow
-work), which resume then simply redoes (paying those metric calls again). Syncing at
-every call would spare redoing those few rollouts after a power cut, at a disk flush per
-rollout: not worth it. Rollouts are *not* buffered in memory: a metric call that
-completed and was recorded is never paid again.
+Every `RunStore` call returns only once its records are in the record log
+(`gepakit.store._log`): appended as one log record, checksummed, with one ``write()``.
+The log is moved into run.db in one transaction once it holds `MOVE_EVERY` records (at
+most every `MOVE_MIN_SECONDS`) or `MOVE_BYTES`, after `MOVE_MAX_SECONDS` otherwise, and at
+close (which deletes the log). run.db uses a rollback journal (``journal_mode=TRUNCATE``,
+``synchronous=FULL``), so a move writes its new pages once and the few pages it changes
+twice (journal and file), and is on the disk before the log is emptied; run.db notes the
+last log record it holds, so a kill between the two never applies a record twice.
+Readers (``readonly=True``) read the log too: they see every record a call returned for.
 
-Moves: the log is moved into run.db in one transaction once it holds `MOVE_EVERY`
-records (at most every `MOVE_MIN_SECONDS`) or `MOVE_BYTES`, after `MOVE_MAX_SECONDS`
-otherwise, and at close (which deletes the log); run.db uses a rollback journal (``journal_mode=TRUNCATE``,
-``synchronous=FULL``), so a move writes its new pages once, the pages it changes twice
-(journal and file), and is on the disk before the log is emptied. run.db notes the last
-log record it holds, so a kill between the two never applies a record twice. Readers
-(``readonly=True``) read the log too, so they see every record a call returned for. A
-log deleted while the run is open is noticed at the next call: its records are moved at
-once and a new log started; only run.db copied or restored without its log (while the
-run is open, or after it was killed) lacks the records since the last move (at most
-`MOVE_EVERY` records, or the last `MOVE_MIN_SECONDS` of a fast run up to `MOVE_BYTES`,
-or `MOVE_MAX_SECONDS` of a slow one).
+Durability contract:
+
+- kill -9 (the process dies at any moment): nothing a call returned for is lost. Its
+  record was handed to the operating system, which writes it out even though the
+  process is gone; the next open (a resume, or a reader) takes the log's records and
+  discards a torn tail (the record being written when the process died, whose call
+  never returned). Rollouts are *not* buffered in memory: a metric call that completed
+  and was recorded is never paid again.
+- OS crash or power loss: the log is synced to the disk every `SYNC_EVERY` records (at
+  most every `SYNC_MIN_SECONDS`), after `SYNC_MAX_SECONDS` otherwise, and run.db at every
+  move, so only the records since the last sync may be lost (at most `SYNC_EVERY`
+  records, `SYNC_MIN_SECONDS` of fast work, or `SYNC_MAX_SECONDS` of slow work), which a
+  resume then simply redoes (paying those metric calls again). Syncing at every call
+  would spare redoing those few rollouts after a power cut, at a disk flush per rollout:
+  not worth it. (Schema 3 gave the same bound with WAL checkpoints.)
+- The log lost: deleted while the run is open, it is noticed at the next call (its
+  records are moved at once and a new log started: nothing lost). Only run.db copied or
+  restored without its log (while the run is open, or after a kill) lacks the records
+  since the last move (at most `MOVE_EVERY` records, the last `MOVE_MIN_SECONDS` of a
+  fast run up to `MOVE_BYTES`, or `MOVE_MAX_SECONDS` of a slow one).
+- Disk full or read-only: the call whose record could not be written raises
+  `StoreError` (the log is left as it was before it); every record written before stays
+  in the log or run.db, and a resume once the disk has room moves and keeps them all.
 
 Bytes: a record costs its log record (its values as JSON, 16 bytes of header) and its
 share of the pages of a move, instead of a commit of its own that wrote a 512-byte page
