@@ -385,7 +385,7 @@ class SQLiteStore:
             proposals = {r[0] for r in self._conn.execute("SELECT idx FROM proposals")}
             steps = {(j, s) for j, s in self._conn.execute("SELECT job, step FROM step_results")}
             n_deliveries = self._conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
-        pending = self._pending if fresh else Pending()
+            pending = self._pending if fresh else Pending()
         rows = [r for r in rows if r[0] not in pending.dropped]
         rows += [(p[0], p[4], p[5], p[6], p[1]) for p in pending.rows("rollouts")]
         for seq, cid, eid, split, paid in rows:
@@ -1018,7 +1018,7 @@ class SQLiteStore:
         with self._reading() as fresh:
             rows = self._select("rollouts", where + "ORDER BY seq", lead="seq")
             pending = self._pending_rows("rollouts", fresh)
-        dropped = self._pending.dropped if fresh else set[int]()
+            dropped = set(self._pending.dropped) if fresh else set[int]()
         values = [v for seq, v in rows if seq not in dropped]
         values += [v for v in pending if paid is None or bool(v[0]) == paid]
         for v in values:
