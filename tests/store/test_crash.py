@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -308,3 +310,27 @@ def test_kill9_during_group_commits_loses_no_acknowledged_rollout(
     assert len(acked) > 50
     assert acked <= stored
     assert len(stored) <= len(acked) + 8  # at most the one in flight per thread
+
+
+def test_readers_of_a_killed_run_see_the_records_still_in_its_log(tmp_path: Path) -> None:
+    # Killed before its log was moved: status, load_run and export read run.db and the
+    # log, and give what a writer (a resume) finds once it has moved the log.
+    from gepakit.cli.export import _csv  # pyright: ignore[reportPrivateUsage]
+    from gepakit.runs import run_status
+
+    code = run_task(tmp_path, "killed", "--kill-at", "70")
+    assert code == -signal.SIGKILL
+    run = tmp_path / "killed"
+    conn = sqlite3.connect(run / "run.db")
+    in_db = conn.execute("SELECT count(*) FROM rollouts").fetchone()[0]
+    conn.close()
+    assert in_db < 69  # the newest records are in run.db-log only
+    result, status, csv_text = load_run(run).to_dict(), run_status(run), _csv(run)
+    assert paid(tmp_path, "killed") == 69 == result["total_metric_calls"]
+    shutil.copytree(run, tmp_path / "moved")
+    (tmp_path / "moved" / ".lock").unlink(missing_ok=True)
+    SQLiteStore(tmp_path / "moved").close()  # a writer moves the log into run.db
+    assert not (tmp_path / "moved" / "run.db-log").exists()
+    assert comparable(load_run(tmp_path / "moved").to_dict()) == comparable(result)
+    assert {**run_status(tmp_path / "moved"), "run_dir": ""} == {**status, "run_dir": ""}
+    assert _csv(tmp_path / "moved") == csv_text
