@@ -316,6 +316,17 @@ def test_a_lone_rollout_appends_its_record_to_the_log_and_run_db_takes_whole_pag
     assert (tmp_path / "run.db").stat().st_size <= sqlite_module.MOVE_EVERY * 400
 
 
+def test_a_closed_store_leaves_run_db_alone_and_reopens(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path) as s:
+        s.put_rollout(rollout(eid="a"))
+    # No record log, no empty journal: nothing that looks like a run in progress.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("run.db")) == ["run.db"]
+    with SQLiteStore(tmp_path) as s:
+        assert s.own_rollout(("c1", "a", "val")) is not None
+        s.put_rollout(rollout(eid="b"))
+    assert not (tmp_path / "run.db-journal").exists()
+
+
 def test_a_call_whose_committing_thread_is_interrupted_is_an_error_not_a_silent_loss(
     tmp_path: Path,
 ) -> None:

@@ -1070,9 +1070,12 @@ class SQLiteStore:
                 self._log = None
             self._closed = True
             if conn is not None:
-                if not self.readonly:  # a file left in WAL mode: an empty -wal
+                if not self.readonly:
                     with contextlib.suppress(sqlite3.Error):
-                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a file left in WAL
+                        # TRUNCATE mode keeps an empty run.db-journal; DELETE removes it,
+                        # so a closed run leaves no file that looks like a run in progress.
+                        conn.execute("PRAGMA journal_mode=DELETE")
                 conn.close()
             if self.cache is not None and self._owns_cache:
                 self.cache.close()
