@@ -56,13 +56,26 @@ def _rollouts(cand: Candidate, ids: tuple[str, ...], score: float, split: Any) -
     return [Rollout(candidate_id=cand.id, example_id=e, split=split, score=score) for e in ids]
 
 
-def test_a_stale_child_is_rebased_onto_the_descendant_added_meanwhile() -> None:
-    train = [Example(id=f"t{i}", data={}) for i in range(3)]
-    val = [Example(id=f"v{i}", data={}) for i in range(2)]
-    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
-    state = EngineState(Candidate.of({"p": "Seed."}), train, val, cfg, Budget(100))
+def _seeded(
+    text: str, *, train: int = 3, val: int = 2, proposals: int = 2
+) -> tuple[EngineState, Candidate]:
+    """An engine state whose seed `{"p": text}` scored 0 on every val example."""
+    cfg = SearchConfig(max_concurrent_proposals=proposals, use_merge=False)
+    state = EngineState(
+        Candidate.of({"p": text}),
+        [Example(id=f"t{i}", data={}) for i in range(train)],
+        [Example(id=f"v{i}", data={}) for i in range(val)],
+        cfg,
+        Budget(100),
+    )
     seed = state.seed_candidate
-    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+    val_ids = tuple(f"v{i}" for i in range(val))
+    state.add_candidate(seed, (), "seed", _rollouts(seed, val_ids, 0.0, "val"))
+    return state, seed
+
+
+def test_a_stale_child_is_rebased_onto_the_descendant_added_meanwhile() -> None:
+    state, seed = _seeded("Seed.")
 
     job = reflective_job(state, 0)
     req = next(job)
@@ -92,13 +105,7 @@ def test_a_stale_child_is_rebased_onto_the_descendant_added_meanwhile() -> None:
 
 
 def test_a_serial_run_never_rebases() -> None:
-    train = [Example(id=f"t{i}", data={}) for i in range(3)]
-    val = [Example(id="v0", data={})]
-    state = EngineState(
-        Candidate.of({"p": "Seed."}), train, val, SearchConfig(use_merge=False), Budget(100)
-    )
-    seed = state.seed_candidate
-    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0",), 0.0, "val"))
+    state, seed = _seeded("Seed.", val=1, proposals=1)
     job = reflective_job(state, 0)
     batch = next(job).example_ids  # type: ignore[union-attr]
     job.send(_rollouts(seed, batch, 0.0, "train"))
@@ -145,12 +152,7 @@ def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
 
 
 def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_before() -> None:
-    train = [Example(id=f"t{i}", data={}) for i in range(6)]
-    val = [Example(id=f"v{i}", data={}) for i in range(2)]
-    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
-    state = EngineState(Candidate.of({"p": "Seed."}), train, val, cfg, Budget(100))
-    seed = state.seed_candidate
-    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+    state, seed = _seeded("Seed.", train=6)
     first, second = reflective_job(state, 0), reflective_job(state, 1)
     batches = [next(job).example_ids for job in (first, second)]  # type: ignore[union-attr]
     assert batches[0] != batches[1]  # both on the seed, on their own minibatches
@@ -181,12 +183,7 @@ def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_befo
 
 
 def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_not_validated() -> None:
-    train = [Example(id=f"t{i}", data={}) for i in range(3)]
-    val = [Example(id=f"v{i}", data={}) for i in range(2)]
-    cfg = SearchConfig(max_concurrent_proposals=2, use_merge=False)
-    state = EngineState(Candidate.of({"p": "Seed text."}), train, val, cfg, Budget(100))
-    seed = state.seed_candidate
-    state.add_candidate(seed, (), "seed", _rollouts(seed, ("v0", "v1"), 0.0, "val"))
+    state, seed = _seeded("Seed text.")
     job = reflective_job(state, 0)
     batch = next(job).example_ids  # type: ignore[union-attr]
     job.send(_rollouts(seed, batch, 0.0, "train"))
