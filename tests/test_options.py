@@ -280,6 +280,8 @@ def test_optimize_kwargs_renames_and_names_the_callers_spelling() -> None:
     assert out == {"workers": 4, "use_merge": False}
     with pytest.raises(ConfigError, match="num_threads must be a positive integer"):
         optimize_kwargs({"num_threads": 0}, renames={"num_threads": "workers"})
+    with pytest.raises(ConfigError, match=r"^workers must be a positive integer"):
+        optimize_kwargs({"workers": 0}, renames={"num_threads": "workers"})  # gepakit's name
     with pytest.raises(TypeError, match="did you mean 'use_merge'"):
         optimize_kwargs({"use_merg": True}, caller="GEPA")
 

@@ -914,11 +914,13 @@ def optimize_kwargs(
     """
     renames = renames or {}
     out: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     for given, value in values.items():
         name = renames.get(given, given)
         if name not in OPTIONS:
             raise _unknown(given, caller, extra=renames)
-        out[name] = check_option(name, value, label=given)
+        out[name], labels[name] = value, given
+    check_options(out, labels=labels)
     return out
 
 
