@@ -30,10 +30,12 @@ from gepakit.options import (
     CandidateSelectorName,
     ComponentSelectorName,
     check_option,
+    check_options,
     markdown_table,
     optimize_kwargs,
     resolve_seed,
     strategy_name,
+    validated,
 )
 from gepakit.store.spec import COMPARED_SEARCH_KEYS, describe, run_spec
 from gepakit.testing import ScriptedLM, ToyTask
@@ -284,6 +286,19 @@ def test_optimize_kwargs_renames_and_names_the_callers_spelling() -> None:
         optimize_kwargs({"workers": 0}, renames={"num_threads": "workers"})  # gepakit's name
     with pytest.raises(TypeError, match="did you mean 'use_merge'"):
         optimize_kwargs({"use_merg": True}, caller="GEPA")
+
+
+def test_values_a_front_door_validated_are_passed_over_but_not_others() -> None:
+    # A front door hands on the objects it validated; anything else is checked again.
+    given = [0]  # stands for a validated object (no check could pass this one)
+    with validated({"workers": given}):
+        check_options({"workers": given})
+        with pytest.raises(ConfigError, match="workers must be a positive integer"):
+            check_options({"workers": [0]})
+        with pytest.raises(ConfigError, match="max_concurrent_proposals"):
+            check_options({"max_concurrent_proposals": given})
+    with pytest.raises(ConfigError, match="workers must be a positive integer"):
+        check_options({"workers": given})
 
 
 # -- fuzz: any value of any option either is accepted or refused cleanly ------------------

@@ -6,8 +6,9 @@ one-line doc. The front doors are derived from this table: `gepakit.optimize`
 validates its keywords with `check_options`, the TOML config (`gepakit run`) takes
 the rows marked ``toml`` and shows their docs in ``--help``, and the DSPy and gepa
 entry points validate their own spellings of the same options with
-`optimize_kwargs(values, renames=...)`. A test asserts that `optimize`'s signature
-and this table agree (names and defaults).
+`optimize_kwargs(values, renames=...)` (the gepa one calls `gepakit.optimize` inside
+`validated`, so those values are not checked twice). A test asserts that `optimize`'s
+signature and this table agree (names and defaults).
 
 Adding an option: add a row to `OPTIONS` (and the keyword to `optimize`).
 Adding a strategy name: add it to its `Literal` and its factory table below.
@@ -23,7 +24,9 @@ import numbers
 import os
 import secrets
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -68,6 +71,7 @@ __all__ = [
     "optimize_kwargs",
     "resolve_seed",
     "strategy_name",
+    "validated",
 ]
 
 Group = Literal["data", "budget", "search", "reflection", "execution", "run", "stop", "tracking"]
@@ -887,15 +891,38 @@ def check_option(name: str, value: Any, *, label: str | None = None) -> Any:
     return value
 
 
+_VALIDATED: ContextVar[Mapping[str, Any] | None] = ContextVar("gepakit_validated", default=None)
+
+
+@contextmanager
+def validated(values: Mapping[str, Any]) -> Iterator[None]:
+    """Inside this block `check_options` passes over `values` (gepakit name -> value).
+
+    A front door that validated its options up front under its own names
+    (`optimize_kwargs`) calls `gepakit.optimize` inside it, so each option is checked
+    once. Only the very object that was validated is passed over: a value the front
+    door derived since (another object) is checked as usual.
+    """
+    token = _VALIDATED.set(dict(values))
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
+
+
 def check_options(values: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> None:
     """Validate options by gepakit name (see `check_option`), all before any call is made.
+
+    Values a front door validated already (see `validated`) are not checked again.
 
     Args:
         values: option name -> value.
         labels: option name -> the name the user wrote, for the error messages.
     """
+    done = _VALIDATED.get() or {}
     for name, value in values.items():
-        check_option(name, value, label=(labels or {}).get(name))
+        if name not in done or done[name] is not value:
+            check_option(name, value, label=(labels or {}).get(name))
 
 
 def optimize_kwargs(

@@ -840,3 +840,39 @@ def test_invalid_values_are_named_as_the_gepa_user_wrote_them() -> None:
         run_toy(max_metric_calls=60, reflection_minibatch_size=0)
     with pytest.raises(ConfigError, match=r"^display_progress_bar .*got 'yes'"):
         run_toy(max_metric_calls=60, display_progress_bar="yes")
+
+
+def test_a_bad_shared_option_gives_one_error_in_gepas_words() -> None:
+    with pytest.raises(ConfigError) as info:
+        run_toy(max_metric_calls=60, cache_evaluation="yes")
+    assert str(info.value) == "cache_evaluation must be True or False, got 'yes'"
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+def test_each_shared_option_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from gepakit.integrations.gepa.optimize import RENAMES, SHARED_OPTIONS
+    from gepakit.options import OPTIONS, Check
+
+    checked: dict[str, list[Any]] = {}
+
+    def counted(name: str) -> Check:
+        check = OPTIONS[name].check
+
+        def problem(value: Any) -> str | None:
+            checked.setdefault(name, []).append(value)
+            return check.problem(value)
+
+        return dataclasses.replace(check, problem=problem)
+
+    names = [RENAMES.get(n, n) for n in SHARED_OPTIONS] + ["reflection_minibatch_size"]
+    for name in names:
+        monkeypatch.setitem(OPTIONS, name, dataclasses.replace(OPTIONS[name], check=counted(name)))
+    reflect = ScriptedLM(lambda prompt: "never")
+    run_toy(max_metric_calls=60, reflection_lm=reflect, cache_evaluation=True)
+    # The front door passes a proposer on, so gepakit.optimize checks its own default.
+    assert checked.pop("reflection_lm") == [reflect, None]
+    assert {name: len(values) for name, values in checked.items()} == dict.fromkeys(
+        [n for n in names if n != "reflection_lm"], 1
+    )

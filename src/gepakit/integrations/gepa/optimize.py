@@ -36,9 +36,9 @@ from gepakit.integrations.gepa.strategies import (
 from gepakit.options import (
     CandidateSelectorName,
     ComponentSelectorName,
-    check_option,
     optimize_kwargs,
     quoted_choices,
+    validated,
 )
 from gepakit.result import Result
 from gepakit.runs import check_not_gepa_run
@@ -372,11 +372,6 @@ def _ignored_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> None:
             _warn("merge_val_overlap_floor has no effect: every candidate gets the full valset")
         else:
             _warn(f"{name} is not supported yet and is ignored")
-    # gepa's default, cache_evaluation=False, evaluates a parent's minibatch again each
-    # time; True serves (candidate, example) pairs evaluated before for free.
-    extra["reuse_evaluations"] = check_option(
-        "reuse_evaluations", opts["cache_evaluation"], label="cache_evaluation"
-    )
 
 
 def _search_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> int | None:
@@ -438,9 +433,32 @@ SHARED_OPTIONS = (
     "display_progress_bar",
     "seed",
     "raise_on_exception",
+    "cache_evaluation",
 )
-"""gepa.optimize's options that mean what gepakit.optimize's do (display_progress_bar is
-`progress`): validated up front by `gepakit.options`, with gepa's names in the errors."""
+"""gepa.optimize's options that mean what gepakit.optimize's do (under other names in
+`RENAMES`): validated once, up front, by `gepakit.options` with gepa's names in the errors."""
+
+RENAMES = {
+    "display_progress_bar": "progress",
+    # gepa's default, cache_evaluation=False, evaluates a parent's minibatch again each
+    # time; True serves (candidate, example) pairs evaluated before for free.
+    "cache_evaluation": "reuse_evaluations",
+}
+"""gepa's names of the `SHARED_OPTIONS` that gepakit.optimize calls otherwise."""
+
+PASSED_ON = (
+    "skip_perfect_score",
+    "perfect_score",
+    "raise_on_exception",
+    "use_merge",
+    "max_merge_invocations",
+    "track_best_outputs",
+    "seed",
+    "run_dir",
+    "progress",
+    "reuse_evaluations",
+)
+"""The validated shared options always passed on to gepakit.optimize (by gepakit's name)."""
 
 
 def _check_shapes(reflection_lm_kwargs: Any, callbacks: Any) -> None:
@@ -563,9 +581,9 @@ def optimize(
     _announce_once()
     if not seed_candidate:
         raise ConfigError("seed_candidate must contain at least one component text.")
-    optimize_kwargs(
+    shared = optimize_kwargs(
         {name: opts[name] for name in SHARED_OPTIONS},
-        renames={"display_progress_bar": "progress"},
+        renames=RENAMES,
         caller="gepakit.gepa.optimize",
     )
     _check_shapes(reflection_lm_kwargs, callbacks)
@@ -617,27 +635,11 @@ def optimize(
             mlflow_tracking_uri=mlflow_tracking_uri,
             mlflow_experiment_name=mlflow_experiment_name,
         )
-    # Options gepa and gepakit share, checked by gepakit's option table under gepa's names.
-    shared = optimize_kwargs(
-        {
-            "max_metric_calls": limit,
-            "reflection_minibatch_size": 3 if minibatch is None else minibatch,
-            "skip_perfect_score": skip_perfect_score,
-            "perfect_score": perfect_score,
-            "raise_on_exception": raise_on_exception,
-            "use_merge": use_merge,
-            "max_merge_invocations": max_merge_invocations,
-            "track_best_outputs": track_best_outputs,
-            "seed": seed,
-            "run_dir": run_dir,
-            "display_progress_bar": display_progress_bar,
-        },
-        renames={"display_progress_bar": "progress"},
-        caller="gepakit.gepa.optimize",
-    )
-    with _forward_logs(logger):
+    # gepakit.optimize checks only what was not validated above: the limit when it came
+    # from a stopper, the minibatch size (named the same in both) and the bridges.
+    with _forward_logs(logger), validated(shared):
         result = gepakit_optimize(
-            dict(seed_candidate),
+            seed_candidate,
             train,
             val,
             evaluator=bridge,
@@ -648,7 +650,9 @@ def optimize(
             component_selector=_module_selection(module_selector, hooks),
             acceptance=_acceptance(acceptance_criterion),
             callbacks=[tracker, *sinks],
-            **shared,
+            max_metric_calls=limit,
+            reflection_minibatch_size=3 if minibatch is None else minibatch,
+            **{name: shared[name] for name in PASSED_ON},
             **extra,
         )
     return gepa_result(result, ids, _val_objectives(result, tracker, run_dir))
