@@ -85,6 +85,15 @@ def test_without_a_valset_auto_counts_the_trainset_and_full_evals_count_train_on
     assert resolve(max_full_evals=3, valset_size=0) == 3 * 8
 
 
+def test_max_metric_calls_must_cover_the_seeds_evaluation() -> None:
+    with pytest.raises(ConfigError, match=r"^max_metric_calls=5 cannot .* 6 val .* at least 6$"):
+        resolve(max_metric_calls=5)
+    with pytest.raises(ConfigError, match="on the 8 val examples"):  # no valset: the trainset
+        resolve(max_metric_calls=7, valset_size=0)
+    assert resolve(max_metric_calls=6) == 6
+    assert resolve(auto="light", eval_repeats=2) == 2 * resolve(auto="light")
+
+
 @pytest.mark.parametrize(
     "kw",
     [

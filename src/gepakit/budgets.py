@@ -120,16 +120,14 @@ def budget_limit(
 
 
 def resolve_budget(
-    *,
-    max_metric_calls: int | None,
-    auto: str | None,
-    max_full_evals: int | None,
-    num_components: int,
-    train_size: int,
-    valset_size: int,
-    eval_repeats: int = 1,
+    *, max_metric_calls: int | None, auto: str | None, max_full_evals: int | None, **sizes: int
 ) -> int:
     """`check_budget`, then `budget_limit`, and the limit must cover the seed's evaluation.
+
+    Args:
+        max_metric_calls, auto, max_full_evals: the budget options (exactly one).
+        sizes: `budget_limit`'s num_components, train_size, valset_size (0 without a
+            valset) and eval_repeats.
 
     Raises:
         ConfigError: as `check_budget`, or fewer metric calls than the seed's evaluation
@@ -137,15 +135,9 @@ def resolve_budget(
     """
     check_budget(max_metric_calls=max_metric_calls, auto=auto, max_full_evals=max_full_evals)
     limit = budget_limit(
-        max_metric_calls=max_metric_calls,
-        auto=auto,
-        max_full_evals=max_full_evals,
-        num_components=num_components,
-        train_size=train_size,
-        valset_size=valset_size,
-        eval_repeats=eval_repeats,
+        max_metric_calls=max_metric_calls, auto=auto, max_full_evals=max_full_evals, **sizes
     )
-    needed = valset_size or train_size  # the seed's evaluation on the valset comes first
+    needed = sizes["valset_size"] or sizes["train_size"]  # the seed's val evaluation comes first
     if max_metric_calls is not None and limit < needed:
         raise ConfigError(
             f"max_metric_calls={limit} cannot evaluate the seed on the {needed} val examples; "
