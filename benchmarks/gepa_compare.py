@@ -511,14 +511,31 @@ def search(args: argparse.Namespace) -> None:
     scale = args.latency_scale
     sleeps = {"rollout_sleep": 0.2 * scale, "reflect_sleep": 2.0 * scale} if scale else {}
     workers = 8 if scale else 0
-    scenarios: list[tuple[str, dict[str, Any], bool]] = [
-        ("keyword, 20% useful", {"useful": 0.2}, False),
-        ("merge: 2 components", {"components": ("a", "b"), "num_keywords": 12, "needs": 2}, True),
+    scenarios: list[tuple[str, str, dict[str, Any], bool]] = [
+        ("keyword", "keyword, 20% useful", {"useful": 0.2}, False),
+        (
+            "merge",
+            "merge: 2 components",
+            {"components": ("a", "b"), "num_keywords": 12, "needs": 2},
+            True,
+        ),
+        (
+            "tradeoff",
+            "merge, trade-off: 2 components, each keyword costs the other part's examples 0.02",
+            {
+                "components": ("a", "b"),
+                "num_keywords": 12,
+                "needs": 2,
+                "tradeoff": 0.02,
+                "base": 0.1,
+            },
+            True,
+        ),
     ]
     saved: dict[str, Any] = {"argv": sys.argv[1:], "seeds": len(seeds), "scenarios": {}}
     if args.scenario:
-        scenarios = [sc for sc in scenarios if sc[0].startswith(args.scenario)]
-    for label, task_kw, merge in scenarios:
+        scenarios = [sc for sc in scenarios if sc[0] in args.scenario.split(",")]
+    for _, label, task_kw, merge in scenarios:
         rows: list[list[Any]] = []
         for v in valsets:
             for budget in budgets if not merge else [300, 1000]:
@@ -732,9 +749,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--scenario",
-        choices=["keyword", "merge"],
         default=None,
-        help="search / grid: run only this scenario (default: both)",
+        help="search / grid: run only these scenarios, comma-separated: keyword, merge, "
+        "tradeoff (default: all)",
     )
     parser.add_argument("--out", default=None, help="search / concurrency: save a JSON here")
     parser.add_argument("--budget", type=int, default=20_000, help="overhead budget")

@@ -13,7 +13,14 @@ different examples and merging them pays (the merge scenario). With ``useful < 1
 only that share of proposals tries to fix anything; the others add a keyword no
 example needs (a low-acceptance task, like real LMs). With ``rewrite`` every proposal
 also shuffles the words (the score is unchanged), as an LM rewriting the whole text
-would: edits then never apply cleanly to another candidate.
+would: edits then never apply cleanly to another candidate. With ``tradeoff > 0`` every
+keyword in the other components costs an example that much score (floored at 0), so
+improving one component lowers the examples of the others a little: a child that
+improves one part no longer dominates its parent, lineages that improve different
+parts coexist on the frontier, and merging them pays most (the trade-off merge scenario).
+``base`` is the score of an answer with none of its keywords (gepa 0.1.4's merge draws
+the common ancestor with weights equal to the ancestors' mean scores and raises
+ValueError when they are all 0, as the seed's are when ``base`` is 0).
 """
 
 from __future__ import annotations
@@ -70,6 +77,8 @@ class KeywordTask:
     components: tuple[str, ...] = ("instruction",)
     useful: float = 1.0
     rewrite: bool = False
+    tradeoff: float = 0.0
+    base: float = 0.0
     rollouts: Counter = field(default_factory=Counter)
     reflections: Counter = field(default_factory=Counter)
     reflection_tokens: int = 0
@@ -98,14 +107,20 @@ class KeywordTask:
         self, text: str | Mapping[str, str], example: Mapping[str, Any]
     ) -> tuple[float, str]:
         """(score, feedback) of `text` (or a candidate) on `example`, after the latency."""
+        penalty = 0.0
         if not isinstance(text, str):
-            text = text[example.get("part", self.components[0])]
+            part = example.get("part", self.components[0])
+            if self.tradeoff:
+                others = (w for name, t in text.items() if name != part for w in t.split())
+                penalty = self.tradeoff * sum(1 for w in others if w.startswith("kw"))
+            text = text[part]
         if self.rollout_sleep:
             time.sleep(self.rollout_sleep)
         self.rollouts.add(self.rollout_sleep)
         words = set(text.split())
         missing = [k for k in example["needs"] if k not in words]
-        score = self.cap * (1.0 - len(missing) / len(example["needs"]))
+        found = 1.0 - len(missing) / len(example["needs"])
+        score = max(0.0, self.base + (self.cap - self.base) * found - penalty)
         feedback = MISSING + ", ".join(missing) if missing else "all required keywords present"
         return score, feedback
 

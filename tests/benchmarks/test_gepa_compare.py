@@ -59,3 +59,27 @@ def test_concurrency_table_runs_every_k_on_the_same_seeds(
     assert all(row[1] <= 90 for row in rows.values())  # mean metric calls within budget
     assert rows["K=1"][7] == 1.0  # wall relative to K=1
     assert "low acceptance (20% useful)" in capsys.readouterr().out
+
+
+def test_tradeoff_keywords_in_the_other_part_cost_score_and_base_floors_it() -> None:
+    from keyword_task import KeywordTask
+
+    task = KeywordTask(components=("a", "b"), tradeoff=0.1, base=0.2, num_keywords=4, needs=2)
+    example = {"id": "x", "needs": ["kw000", "kw001"], "part": "a"}
+    half = {"a": "kw000", "b": "Answer."}
+    assert task.rollout(half, example)[0] == pytest.approx(0.2 + 0.8 * 0.5)
+    crowded = {"a": "kw000", "b": "kw002 kw003 text"}  # two keywords in the other part
+    assert task.rollout(crowded, example)[0] == pytest.approx(0.6 - 0.2)
+    assert task.rollout({"a": "none", "b": "Answer."}, example)[0] == pytest.approx(0.2)
+    assert KeywordTask(components=("a", "b")).rollout(crowded, example)[0] == 0.5
+
+
+def test_grid_runs_only_the_scenarios_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grid.json"
+    gc.main(["grid", "--quick", "--seeds", "1", "--scenario", "tradeoff", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    (label,) = saved["scenarios"]
+    assert label.startswith("merge, trade-off")
+    assert "merge, trade-off" in capsys.readouterr().out
