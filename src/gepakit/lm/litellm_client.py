@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 from ..errors import LMError, MissingExtraError
 from ._http import is_transient_status, parse_retry_after
+from ._params import DroppedParams, server_params
 from .base import Completion, Message
 from .redact import redact
 
@@ -20,6 +23,10 @@ _TRANSIENT_NAMES = frozenset(
         "RateLimitError",
     }
 )
+
+
+OPENAI_APIS = {"openai": "OpenAI", "azure": "Azure OpenAI"}
+"""LiteLLM providers that serve OpenAI's own API, which rejects parameters it does not know."""
 
 
 def _import_litellm() -> Any:
@@ -36,6 +43,12 @@ class LiteLLMLM:
     Keys come from the provider's usual environment variables, as LiteLLM reads them.
     LiteLLM's own retries are off; wrap in `RetryingLM`.
 
+    LiteLLM sends a parameter that is neither OpenAI's nor its own to the provider as a
+    provider-specific one (Anthropic's top_k, Ollama's options). OpenAI's own API
+    (``openai/...`` without another api_base, ``azure/...``) rejects those with HTTP
+    400, so they are left out of its requests with one warning, as `OpenAICompatibleLM`
+    does: server-specific params such as llama.cpp's repeat_penalty.
+
     Args:
         model: LiteLLM model string, ``"provider/model"``.
         **params: Default options for every call (temperature, max_tokens, api_base ...).
@@ -49,18 +62,32 @@ class LiteLLMLM:
         self.model = model
         self.provider = model.split("/", 1)[0]
         self.default_params: dict[str, Any] = dict(params)
+        self._dropped = DroppedParams(model, OPENAI_APIS.get(self.provider, self.provider))
+        self._own = _litellm_params(self._litellm)
 
     def __repr__(self) -> str:
         return f"LiteLLMLM(model={self.model!r})"
 
     def _request(self, messages: Sequence[Message], params: dict[str, Any]) -> dict[str, Any]:
+        merged = {**self.default_params, **params}
+        if self._to_openai(merged):
+            dropped = server_params(merged, keep=self._own)
+            for name in dropped:
+                del merged[name]
+            self._dropped(dropped)
         return {
             "model": self.model,
             "messages": [dict(m) for m in messages],
             "num_retries": 0,
-            **self.default_params,
-            **params,
+            **merged,
         }
+
+    def _to_openai(self, params: dict[str, Any]) -> bool:
+        """Whether the request goes to OpenAI's own API (not a compatible server)."""
+        if self.provider == "openai":
+            base = params.get("api_base") or params.get("base_url")
+            return not base or urlparse(str(base)).hostname == "api.openai.com"
+        return self.provider == "azure"
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
         """Run one chat completion through ``litellm.completion``.
@@ -121,3 +148,13 @@ class LiteLLMLM:
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
             model=str(getattr(response, "model", None) or self.model),
         )
+
+
+def _litellm_params(litellm: Any) -> frozenset[str]:
+    """LiteLLM's own keyword arguments (api_base, api_version, num_retries ...) and the
+    OpenAI ones it translates: never provider-specific, so never left out."""
+    names = {"drop_params", "additional_drop_params"}
+    names.update(inspect.signature(litellm.completion).parameters)
+    for table in ("all_litellm_params", "OPENAI_CHAT_COMPLETION_PARAMS"):
+        names.update(getattr(litellm, table, ()))
+    return frozenset(names)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import threading
 import weakref
@@ -18,6 +17,8 @@ from urllib.parse import urlparse
 
 from ..errors import ConfigError, LMError, MissingExtraError
 from ._http import is_transient_status, parse_retry_after
+from ._params import OPENAI_PARAMS as OPENAI_PARAMS  # its home was here
+from ._params import DroppedParams, server_params
 from .base import Completion, Message
 from .redact import redact
 
@@ -28,21 +29,6 @@ LOCAL_KEY = "not-needed"
 """Placeholder key sent to local servers that do not check keys."""
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
-
-OPENAI_PARAMS = frozenset(
-    {
-        "audio", "extra_body", "extra_headers", "extra_query", "frequency_penalty",
-        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata",
-        "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
-        "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier",
-        "seed", "service_tier", "stop", "store", "stream", "stream_options", "temperature",
-        "timeout", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
-        "web_search_options",
-    }
-)  # fmt: skip
-"""Request parameters of OpenAI's chat-completions API (and of the SDK's create())."""
-
-log = logging.getLogger("gepakit.lm")
 
 
 def _import_openai() -> Any:
@@ -117,7 +103,7 @@ class OpenAICompatibleLM:
             asyncio.AbstractEventLoop, openai.AsyncOpenAI
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._dropped: set[str] = set()
+        self._dropped = DroppedParams(model)
 
     def __repr__(self) -> str:
         base = f", api_base={redact(self.api_base)!r}" if self.api_base else ""
@@ -169,12 +155,12 @@ class OpenAICompatibleLM:
 
     def _request(self, messages: Sequence[Message], params: dict[str, Any]) -> dict[str, Any]:
         merged = {**self.default_params, **params}
-        extra = {k: merged.pop(k) for k in list(merged) if k not in OPENAI_PARAMS}
+        extra = {k: merged.pop(k) for k in server_params(merged)}
         if extra:
-            # Server-specific sampling params (llama.cpp's repeat_penalty, vLLM's top_k)
-            # go in the request body for compatible servers; OpenAI itself rejects them.
+            # Server-specific sampling params go in the request body for compatible
+            # servers; OpenAI itself rejects them.
             if self._official:
-                self._warn_dropped(sorted(extra))
+                self._dropped(list(extra))
             else:
                 merged["extra_body"] = {**extra, **dict(merged.get("extra_body") or {})}
         messages_out = [_encodable_message(m) for m in messages]
@@ -183,17 +169,6 @@ class OpenAICompatibleLM:
     @property
     def _official(self) -> bool:
         return self.api_base is None or urlparse(self.api_base).hostname == "api.openai.com"
-
-    def _warn_dropped(self, names: list[str]) -> None:
-        new = [n for n in names if n not in self._dropped]
-        if new:
-            self._dropped.update(new)
-            log.warning(
-                "%s: not sending %s to OpenAI (not OpenAI API parameters; they are meant "
-                "for local servers such as llama.cpp)",
-                self.model,
-                ", ".join(new),
-            )
 
     def _error(self, message: str, **fields: Any) -> LMError:
         text = redact(f"{self.model}: {message}", [self._key])
