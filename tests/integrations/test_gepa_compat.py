@@ -876,3 +876,34 @@ def test_each_shared_option_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert {name: len(values) for name, values in checked.items()} == dict.fromkeys(
         [n for n in names if n != "reflection_lm"], 1
     )
+
+
+def test_the_gepa_and_dspy_selector_bridges_differ_only_in_what_they_hand_over() -> None:
+    from gepakit.engine.selection import ComponentView
+    from gepakit.integrations.dspy.selectors import GepaProtocolSelector
+    from gepakit.integrations.gepa.state import GEPAStateView
+    from gepakit.integrations.gepa.strategies import ComponentSelectorBridge
+    from gepakit.types import Rollout
+
+    calls: list[tuple[Any, ...]] = []
+
+    def pick(state: Any, trajectories: Any, scores: Any, idx: int, candidate: Any) -> Any:
+        calls.append((state, trajectories, scores, idx, candidate))
+        return ["nope"] if idx else ["b"]
+
+    state = GEPAStateView({"a": "x", "b": "y"}, lambda eid: eid)
+    rollout = Rollout(candidate_id="c", example_id="e1", split="train", score=0.5, trace="t")
+    view = ComponentView(candidate_index=0, candidate={"a": "x", "b": "y"}, rollouts=[rollout])
+    gepa_bridge = ComponentSelectorBridge(pick, state)
+    dspy_bridge = GepaProtocolSelector(pick, ["b", "a"], state, lambda: None)
+    assert gepa_bridge.select(view, {}) == dspy_bridge.select(view, {}) == ["b"]
+    (s1, t1, sc1, i1, c1), (s2, t2, sc2, i2, c2) = calls
+    assert s1 is s2 is state and sc1 == sc2 == [0.5] and i1 == i2 == 0
+    assert t1 == ["t"] and c1 == {"a": "x", "b": "y"}
+    assert t2 == [{"example": "e1", "prediction": None, "score": 0.5, "trace": "t"}]
+    assert list(c2) == ["b", "a"]  # program order
+    bad = ComponentView(candidate_index=1, candidate=view.candidate, rollouts=[rollout])
+    with pytest.raises(ValueError, match=r"^module_selector \S*pick returned"):
+        gepa_bridge.select(bad, {})
+    with pytest.raises(ValueError, match=r"^component selector returned"):
+        dspy_bridge.select(bad, {})

@@ -13,10 +13,10 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, cast, get_args
 
-from gepakit.engine.selection import ComponentView, checked_components
+from gepakit.engine.selection import ComponentView
 from gepakit.errors import ConfigError
-from gepakit.integrations.gepa.state import GEPAStateView, Pointers
-from gepakit.integrations.gepa.strategies import native_name
+from gepakit.integrations.gepa.state import GEPAStateView
+from gepakit.integrations.gepa.strategies import ComponentSelectorBridge, native_name
 from gepakit.options import ComponentSelectorName, quoted_choices
 
 
@@ -47,7 +47,7 @@ class ProgramOrderAll:
         return [n for n in self.names if n in view.candidate] or list(view.candidate)
 
 
-class GepaProtocolSelector:
+class GepaProtocolSelector(ComponentSelectorBridge):
     """Adapts a gepa-style selector ``fn(state, trajectories, subsample_scores, idx, cand)``.
 
     `state` is gepakit's `GEPAStateView` of the run (``state.i`` is the iteration, from
@@ -64,22 +64,20 @@ class GepaProtocolSelector:
         view: GEPAStateView,
         on_select: Callable[[], None],
     ) -> None:
-        self.fn = fn
+        super().__init__(fn, view, on_select)
         self.names = list(names)
-        self.view = view
-        self.on_select = on_select
 
-    def select(self, view: ComponentView, state: dict[int, int]) -> list[str]:
-        self.on_select()  # starts gepa's iteration: state.i counts from 0
-        self.view.named_predictor_id_to_update_next_for_program_candidate = Pointers(state)
-        candidate = {n: view.candidate[n] for n in self.names if n in view.candidate}
-        trajectories = [
+    def trajectories(self, view: ComponentView) -> list[Any]:
+        return [
             {"example": r.example_id, "prediction": r.output, "score": r.score, "trace": r.trace}
             for r in view.rollouts
         ]
-        scores = [r.score for r in view.rollouts]
-        chosen = self.fn(self.view, trajectories, scores, view.candidate_index, candidate)
-        return checked_components(chosen, view)
+
+    def candidate(self, view: ComponentView) -> dict[str, str]:
+        return {n: view.candidate[n] for n in self.names if n in view.candidate}
+
+    def label(self) -> str:
+        return "component selector"
 
 
 def _takes_five(fn: Any) -> bool:

@@ -83,7 +83,9 @@ class ComponentSelectorBridge:
 
     The protocol: ``selector(state, trajectories, subsample_scores, candidate_idx,
     candidate) -> list of component names``, for `ReflectionComponentSelector`
-    objects and plain functions alike.
+    objects and plain functions alike. `state` is the run's `GEPAStateView`, with the
+    round-robin pointers of this call. Front doors that hand the selector other
+    trajectories or candidate texts override `trajectories` and `candidate`.
     """
 
     def __init__(
@@ -94,15 +96,26 @@ class ComponentSelectorBridge:
         self._view = view
         self._on_select = on_select
 
+    def trajectories(self, view: ComponentView) -> list[Any]:
+        """The selector's `trajectories`: the minibatch rollouts' traces."""
+        return [r.trace for r in view.rollouts]
+
+    def candidate(self, view: ComponentView) -> dict[str, str]:
+        """The selector's `candidate`: the parent's texts."""
+        return dict(view.candidate)
+
+    def label(self) -> str:
+        """How an error about the selector's choice names it."""
+        return f"module_selector {self.gepa_selector}"
+
     def select(self, view: ComponentView, state: dict[int, int]) -> list[str]:
         self._on_select()  # so that state.i is this iteration's, even for a cached minibatch
         self._view.named_predictor_id_to_update_next_for_program_candidate = Pointers(state)
-        trajectories = [r.trace for r in view.rollouts]
         scores = [r.score for r in view.rollouts]
         chosen = self._selector(
-            self._view, trajectories, scores, view.candidate_index, dict(view.candidate)
+            self._view, self.trajectories(view), scores, view.candidate_index, self.candidate(view)
         )
-        return checked_components(chosen, view, f"module_selector {self.gepa_selector}")
+        return checked_components(chosen, view, self.label())
 
 
 class StopperBridge:
