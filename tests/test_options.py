@@ -117,6 +117,20 @@ def test_spec_names_built_in_strategies_by_their_first_table_name() -> None:
     assert strategy_name(object()) is None
 
 
+def test_gepas_strategy_names_are_aliases_of_gepakits() -> None:
+    from gepakit.integrations.gepa.strategies import _NATIVE  # pyright: ignore[reportPrivateUsage]
+    from gepakit.options import BATCH_SAMPLERS, GEPA_NAMES, VAL_POLICIES, gepakit_name
+
+    samplers = dict.fromkeys(BATCH_SAMPLERS)
+    for gepa_name, own in GEPA_NAMES.items():
+        (table,) = [t for t in (ACCEPTANCES, VAL_POLICIES, samplers) if gepa_name in t]
+        assert own in table and table[gepa_name] is table[own], gepa_name
+        assert gepakit_name(gepa_name) == own
+    assert gepakit_name("pareto") == "pareto" and gepakit_name(None) is None
+    # gepa's built-in selector classes map onto names of gepakit's selector tables.
+    assert set(_NATIVE.values()) <= {*CANDIDATE_SELECTORS, *COMPONENT_SELECTORS}
+
+
 # -- bad values are refused before any call, naming the option --------------------------
 
 BAD_VALUES: list[tuple[str, Any]] = [

@@ -113,6 +113,14 @@ ACCEPTANCES: dict[str, Callable[[], Acceptance]] = {
 EXECUTORS: tuple[str, ...] = get_args(ExecutorName)
 AUTO_BUDGETS: tuple[str, ...] = get_args(AutoBudgetName)
 
+GEPA_NAMES = {"strict_improvement": "improvement", "full_eval": "full", "epoch_shuffled": "epoch"}
+"""gepa's names of built-in strategies that gepakit names otherwise (optimize takes both)."""
+
+
+def gepakit_name(value: Any) -> Any:
+    """`value`, with gepa's name of a built-in strategy replaced by gepakit's (`GEPA_NAMES`)."""
+    return GEPA_NAMES.get(value, value) if isinstance(value, str) else value
+
 
 def quoted_choices(names: Any) -> str:
     """The choices of a `Literal` (or a sequence of names) for an error: ``'a', 'b' or 'c'``."""

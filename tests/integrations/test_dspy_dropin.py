@@ -716,3 +716,27 @@ def test_an_explicit_max_error_rate_gives_gepakits_error_handling() -> None:
     )
     with pytest.raises(EvaluatorError, match="backend down"), dspy.context(lm=RuleLM(careful_rule)):
         gepa.compile(AlwaysFails(), trainset=capital_examples(), valset=capital_examples())
+
+
+def test_gepas_strategy_names_in_gepa_kwargs_become_gepakits() -> None:
+    from gepakit.integrations.dspy.gepa_kwargs import translate
+
+    gepa_names = {
+        "val_evaluation_policy": "full_eval",
+        "batch_sampler": "epoch_shuffled",
+        "acceptance_criterion": "strict_improvement",
+    }
+    from gepakit import optimize
+
+    everything = frozenset(inspect.signature(optimize).parameters)
+    assert translate(gepa_names, everything).options == {
+        "val_evaluation_policy": "full",
+        "batch_sampler": "epoch",
+        "acceptance": "improvement",
+    }
+    # gepa's defaults are gepakit's, so they need no option of this gepakit.
+    assert translate({**gepa_names, "val_evaluation_policy": None}, frozenset()).options == {
+        "acceptance": "improvement"
+    }
+    with pytest.raises(ConfigError, match=r"needs gepakit\.optimize"):
+        translate({"val_evaluation_policy": "subsample"}, frozenset())

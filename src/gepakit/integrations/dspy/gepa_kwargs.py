@@ -18,6 +18,7 @@ from typing import Any
 from gepakit.engine.protocols import EventSink
 from gepakit.engine.stopping import StopView
 from gepakit.errors import ConfigError
+from gepakit.options import ACCEPTANCES, OPTIONS, gepakit_name
 
 log = logging.getLogger("gepakit.dspy")
 
@@ -109,9 +110,10 @@ class _Translator:
             )
         self.out.options[name] = value
 
-    def pass_unless_default(self, key: str, name: str, value: Any, default: Any) -> None:
+    def pass_unless_default(self, key: str, name: str, value: Any) -> None:
         """gepa's default value is gepakit's too: fine even without the option."""
-        if value != default or name in self.accepted:
+        value = gepakit_name(value)
+        if value != OPTIONS[name].default or name in self.accepted:
             self.pass_on(key, name, value)
 
     def same_name(self, key: str, value: Any) -> None:
@@ -145,15 +147,14 @@ class _Translator:
         self.out.options[name] = value
 
     def frontier(self, key: str, value: Any) -> None:
-        self.pass_unless_default(key, "frontier_type", value, "instance")
+        self.pass_unless_default(key, "frontier_type", value)
 
     def val_policy(self, key: str, value: Any) -> None:
-        policy = "full" if value is None or value == "full_eval" else value
-        self.pass_unless_default(key, "val_evaluation_policy", policy, "full")
+        policy = "full_eval" if value is None else value  # gepa's None: the full valset
+        self.pass_unless_default(key, "val_evaluation_policy", policy)
 
     def sampler(self, key: str, value: Any) -> None:
-        sampler = "epoch" if value == "epoch_shuffled" else value
-        self.pass_unless_default(key, "batch_sampler", sampler, "epoch")
+        self.pass_unless_default(key, "batch_sampler", value)
 
     def overlap(self, key: str, value: Any) -> None:
         if key in self.accepted:
@@ -255,10 +256,8 @@ of gepa.optimize's that GEPA does not set itself)."""
 
 
 def _acceptance(value: Any) -> Any:
-    if value in ("strict_improvement", "improvement"):
-        return "improvement"
-    if value == "improvement_or_equal":
-        return value
+    if isinstance(value, str) and value in ACCEPTANCES:
+        return gepakit_name(value)
     if hasattr(value, "decide"):
         return value
     raise ConfigError(

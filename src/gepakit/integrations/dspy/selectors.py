@@ -106,9 +106,10 @@ def check_component_selector(selector: Any) -> None:
                 f"callable, got {selector!r}"
             )
     elif not hasattr(selector, "select") and not callable(selector):
+        names = ", ".join(map(repr, get_args(ComponentSelectorName)))
         raise ConfigError(
-            "component_selector must be 'round_robin', 'all', a gepa ReflectionComponentSelector "
-            f"or a callable, got {selector!r}"
+            f"component_selector must be {names}, a gepa ReflectionComponentSelector or a "
+            f"callable, got {selector!r}"
         )
 
 

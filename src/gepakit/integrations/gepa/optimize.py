@@ -34,8 +34,10 @@ from gepakit.integrations.gepa.strategies import (
     native_name,
 )
 from gepakit.options import (
+    OPTIONS,
     CandidateSelectorName,
     ComponentSelectorName,
+    gepakit_name,
     optimize_kwargs,
     quoted_choices,
     validated,
@@ -288,10 +290,8 @@ def _module_selection(selector: Any, hooks: Hooks) -> Any:
 
 
 def _acceptance(criterion: Any) -> Any:
-    if criterion == "strict_improvement":
-        return "improvement"
-    if criterion == "improvement_or_equal":
-        return criterion
+    if criterion in ("strict_improvement", "improvement_or_equal"):  # gepa's names
+        return gepakit_name(criterion)
     if hasattr(criterion, "decide"):
         return criterion
     raise _not_supported(
@@ -388,12 +388,12 @@ def _search_options(opts: Mapping[str, Any], extra: dict[str, Any]) -> int | Non
         raise _not_supported(
             "reflection_strategy", "give reflection_lm or custom_candidate_proposer instead"
         )
-    if opts["frontier_type"] != "instance":
+    if opts["frontier_type"] != OPTIONS["frontier_type"].default:
         if not _accepts("frontier_type"):
             raise _not_supported(f"frontier_type={opts['frontier_type']!r}")
         extra["frontier_type"] = opts["frontier_type"]
-    policy = opts["val_evaluation_policy"]
-    if policy not in (None, "full_eval"):
+    policy = gepakit_name(opts["val_evaluation_policy"])
+    if policy not in (None, OPTIONS["val_evaluation_policy"].default):
         if gepa_class(policy) is not None or not _accepts("val_evaluation_policy"):
             raise _not_supported(
                 f"val_evaluation_policy={policy!r}", "every candidate gets the full valset"
