@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gepakit.engine.images import as_parts, as_text, extract_images
@@ -184,6 +184,17 @@ class Attempt:
     parsed: ParsedReply
 
 
+def proposer_reply(attempts: Mapping[str, Attempt]) -> ProposerReply:
+    """The reply of a proposer that made one attempt per component (in that order): the
+    new texts, every prompt and reply, and why the other components got no text."""
+    return ProposerReply(
+        texts={n: a.parsed.text for n, a in attempts.items() if a.parsed.text is not None},
+        prompts={n: a.prompt for n, a in attempts.items()},
+        replies={n: a.reply for n, a in attempts.items()},
+        reasons={n: a.parsed.reason for n, a in attempts.items() if a.parsed.text is None},
+    )
+
+
 class ReflectiveProposer:
     """The general proposer: one reflection prompt per component, reply parsed robustly.
 
@@ -299,20 +310,11 @@ class ReflectiveProposer:
         )
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
-        texts: dict[str, str] = {}
-        prompts: dict[str, str] = {}
-        replies: dict[str, str] = {}
-        reasons: dict[str, str] = {}
+        attempts: dict[str, Attempt] = {}
         for name in request.components:
             outcome = self.propose_component(request, name)
-            prompts[name] = outcome.prompt
-            replies[name] = outcome.reply
-            parsed = self.within_budget(outcome.parsed)
-            if parsed.text is None:
-                reasons[name] = parsed.reason
-            else:
-                texts[name] = parsed.text
-        return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
+            attempts[name] = replace(outcome, parsed=self.within_budget(outcome.parsed))
+        return proposer_reply(attempts)
 
 
 class CallableProposer:

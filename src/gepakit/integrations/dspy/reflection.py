@@ -29,7 +29,7 @@ from dspy.utils.exceptions import AdapterParseError
 from dspy.utils.usage_tracker import UsageTracker
 
 from gepakit.engine.parsing import IDENTICAL, ParsedReply, parse_reply, strip_reasoning
-from gepakit.engine.reflection import ProposerReply, ReflectionRequest
+from gepakit.engine.reflection import Attempt, ProposerReply, ReflectionRequest, proposer_reply
 from gepakit.integrations.dspy.lm import is_local_dspy_lm, record_tracker
 from gepakit.integrations.dspy.programs import ExampleRecord
 from gepakit.lm.usage import UsageLedger
@@ -231,10 +231,7 @@ class DspyInstructionProposer:
         return signature
 
     def propose(self, request: ReflectionRequest) -> ProposerReply:
-        texts: dict[str, str] = {}
-        prompts: dict[str, str] = {}
-        replies: dict[str, str] = {}
-        reasons: dict[str, str] = {}
+        attempts: dict[str, Attempt] = {}
         for name in request.components:
             current = request.candidate[name]
             rejected = list(request.rejected.get(name, ()))[-self.max_rejected_shown :]
@@ -249,14 +246,10 @@ class DspyInstructionProposer:
                 inputs[_LENGTH_LIMIT] = (
                     f"The new instruction must be at most {self.max_chars} characters."
                 )
-            prompts[name] = _render_messages(self.adapter, signature, inputs)
+            prompt = _render_messages(self.adapter, signature, inputs)
             reply, parsed = self._ask(signature, inputs, current)
-            replies[name] = reply
-            if parsed.text is None:
-                reasons[name] = parsed.reason
-            else:
-                texts[name] = parsed.text
-        return ProposerReply(texts=texts, prompts=prompts, replies=replies, reasons=reasons)
+            attempts[name] = Attempt(prompt, reply, parsed)
+        return proposer_reply(attempts)
 
     def _ask(
         self, signature: type[dspy.Signature], inputs: Mapping[str, Any], current: str
