@@ -141,6 +141,6 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(autouse=True)
 def _no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see a real key."""
-    for name in ("OPENAI_API_KEY", "GEPAKIT_TEST_KEY"):
+    """Tests never see a real key or endpoint."""
+    for name in ("OPENAI_API_KEY", "GEPAKIT_TEST_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         monkeypatch.delenv(name, raising=False)

@@ -84,3 +84,13 @@ def test_compatible_servers_and_other_providers_get_every_param(
     # LiteLLM passes provider-specific params on (Anthropic takes top_k): left as they are.
     call = _recorded(LiteLLMLM("anthropic/claude-x", **LOCAL_ONLY), top_k=3)
     assert call["top_k"] == 3 and call["repeat_penalty"] == 1.1
+
+
+def test_a_server_named_by_openai_base_url_gets_every_param(
+    fake_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.url)
+    lm = LiteLLMLM("openai/fake-model", api_key="x", **LOCAL_ONLY)
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    (body,) = fake_server.requests
+    assert body["repeat_penalty"] == 1.1 and body["min_p"] == 0.05

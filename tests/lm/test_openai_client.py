@@ -213,6 +213,16 @@ def test_server_specific_params_reach_compatible_servers(fake_server: FakeOpenAI
     assert body["temperature"] == 0.0 and body["max_tokens"] == 8
 
 
+def test_a_server_named_by_openai_base_url_gets_them_too(
+    fake_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.url)
+    lm = OpenAICompatibleLM("fake-model", repeat_penalty=1.1)  # no api_base: from the env
+    assert lm.complete(MESSAGES).text == OK_REPLY
+    (body,) = fake_server.requests
+    assert body["repeat_penalty"] == 1.1
+
+
 def test_server_specific_params_are_not_sent_to_openai(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

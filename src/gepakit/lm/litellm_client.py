@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -45,9 +46,10 @@ class LiteLLMLM:
 
     LiteLLM sends a parameter that is neither OpenAI's nor its own to the provider as a
     provider-specific one (Anthropic's top_k, Ollama's options). OpenAI's own API
-    (``openai/...`` without another api_base, ``azure/...``) rejects those with HTTP
-    400, so they are left out of its requests with one warning, as `OpenAICompatibleLM`
-    does: server-specific params such as llama.cpp's repeat_penalty.
+    (``openai/...`` unless api_base or OPENAI_BASE_URL names another server;
+    ``azure/...``) rejects those with HTTP 400, so they are left out of its requests
+    with one warning, as `OpenAICompatibleLM` does: server-specific params such as
+    llama.cpp's repeat_penalty.
 
     Args:
         model: LiteLLM model string, ``"provider/model"``.
@@ -84,8 +86,14 @@ class LiteLLMLM:
 
     def _to_openai(self, params: dict[str, Any]) -> bool:
         """Whether the request goes to OpenAI's own API (not a compatible server)."""
-        if self.provider == "openai":
-            base = params.get("api_base") or params.get("base_url")
+        if self.provider == "openai":  # where LiteLLM sends it, in LiteLLM's order
+            base = (
+                params.get("api_base")
+                or params.get("base_url")
+                or getattr(self._litellm, "api_base", None)
+                or os.environ.get("OPENAI_BASE_URL")
+                or os.environ.get("OPENAI_API_BASE")
+            )
             return not base or urlparse(str(base)).hostname == "api.openai.com"
         return self.provider == "azure"
 

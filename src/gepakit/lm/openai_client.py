@@ -168,7 +168,7 @@ class OpenAICompatibleLM:
 
     @property
     def _official(self) -> bool:
-        return self.api_base is None or urlparse(self.api_base).hostname == "api.openai.com"
+        return self.provider == "openai"  # from base_url: api_base, OPENAI_BASE_URL or OpenAI
 
     def _error(self, message: str, **fields: Any) -> LMError:
         text = redact(f"{self.model}: {message}", [self._key])
