@@ -63,6 +63,10 @@ try:  # the record log (schema 4); --compare runs older revisions with this scri
     from gepakit.store import _log as log_module
 except ImportError:  # pragma: no cover
     log_module = None
+try:  # the store's clock: the log's moves and syncs (sqlite.py itself before the split)
+    from gepakit.store import _moves as clock_module
+except ImportError:  # pragma: no cover
+    clock_module = sqlite_module
 
 WORDS = [
     "the",
@@ -147,7 +151,7 @@ def writes(n: int, shape: str, threads: int, tmp: Path, pace: float = 0.0) -> di
     run_dir = tmp / f"w-{shape}-{threads}-{n}-{pace}"
     clock = PacedClock(pace)
     if pace:
-        sqlite_module.time = clock  # type: ignore[assignment]
+        clock_module.time = clock  # type: ignore[assignment]
     store = SQLiteStore(run_dir)
     io0, t0 = _io(), time.perf_counter()
     if threads == 1:
@@ -172,7 +176,7 @@ def writes(n: int, shape: str, threads: int, tmp: Path, pace: float = 0.0) -> di
     seconds = time.perf_counter() - t0
     commits = getattr(store, "commits", None)
     store.close()
-    sqlite_module.time = time
+    clock_module.time = time
     io1 = _io()
     kept = (run_dir / "run.db").stat().st_size
     return {

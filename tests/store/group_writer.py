@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from gepakit.store import sqlite as sqlite_module
+from gepakit.store import _moves as moves_module
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Rollout
 
@@ -23,7 +23,7 @@ from gepakit.types import Rollout
 def main() -> None:
     run_dir, ack_log, threads, per_thread = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])
     if len(sys.argv) > 5:  # move the log often, so that a kill may land in a move
-        sqlite_module.MOVE_EVERY, sqlite_module.MOVE_MIN_SECONDS = int(sys.argv[5]), 0.0
+        moves_module.MOVE_EVERY, moves_module.MOVE_MIN_SECONDS = int(sys.argv[5]), 0.0
     store = SQLiteStore(Path(run_dir))
     ack = os.open(ack_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fake_task
 
 import gepakit
-from gepakit.store import sqlite as sqlite_module
+from gepakit.store import _moves as moves_module
 from gepakit.store.sqlite import SQLiteStore
 
 OPEN: list[SQLiteStore] = []
@@ -96,9 +96,9 @@ def main() -> None:
     p.add_argument("--move-every", type=int, default=None, help="records per move of the log")
     a = p.parse_args()
     track_stores()
-    sqlite_module.SYNC_MIN_SECONDS = 0.0  # by record count: the fake task is fast
+    moves_module.SYNC_MIN_SECONDS = 0.0  # by record count: the fake task is fast
     if a.move_every:
-        sqlite_module.MOVE_EVERY, sqlite_module.MOVE_MIN_SECONDS = a.move_every, 0.0
+        moves_module.MOVE_EVERY, moves_module.MOVE_MIN_SECONDS = a.move_every, 0.0
     seed, train, val = fake_task.SEED, fake_task.TRAIN, fake_task.VAL
     if a.surrogates:
         seed, train, val = fake_task.with_surrogates(seed, train, val)

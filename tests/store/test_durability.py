@@ -13,7 +13,7 @@ import pytest
 from gepakit.errors import StoreError
 from gepakit.runs import load_run, run_status
 from gepakit.store import _log
-from gepakit.store import sqlite as sqlite_module
+from gepakit.store import _moves as moves_module
 from gepakit.store._codec import decode_text, encode_text
 from gepakit.store._schema import RUN_PAGE_SIZE, RUN_SCHEMA_VERSION
 from gepakit.store.cache import EvalCache
@@ -83,7 +83,7 @@ def _fill(store: SQLiteStore, n: int, start: int = 0) -> None:
 @pytest.fixture
 def eager_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sync by record count alone (tests write far faster than any evaluator)."""
-    monkeypatch.setattr(sqlite_module, "SYNC_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "SYNC_MIN_SECONDS", 0.0)
 
 
 def _copy_as_killed(run: Path, to: Path, *, without: str | None = None) -> None:
@@ -182,9 +182,9 @@ def test_a_reader_sees_each_record_once_while_the_writer_moves_the_log(tmp_path:
 def test_a_reader_holding_run_db_puts_a_move_off_instead_of_holding_up_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "MOVE_EVERY", 4)
-    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(sqlite_module, "MOVE_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "MOVE_EVERY", 4)
+    monkeypatch.setattr(moves_module, "MOVE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "MOVE_RETRY_SECONDS", 0.0)
     s = SQLiteStore(tmp_path / "run")
     reader = sqlite3.connect(tmp_path / "run" / "run.db", isolation_level=None)
     reader.execute("BEGIN")
@@ -216,8 +216,8 @@ def test_a_log_deleted_while_the_run_is_open_loses_nothing(tmp_path: Path) -> No
 def test_run_db_without_its_log_lacks_at_most_the_records_since_the_last_move(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "MOVE_EVERY", 16)
-    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "MOVE_EVERY", 16)
+    monkeypatch.setattr(moves_module, "MOVE_MIN_SECONDS", 0.0)
     s = SQLiteStore(tmp_path / "run")
     _fill(s, 100)
     _copy_as_killed(tmp_path / "run", tmp_path / "copy", without="*-log")
@@ -229,7 +229,7 @@ def test_run_db_without_its_log_lacks_at_most_the_records_since_the_last_move(
 def test_a_slow_writer_is_moved_after_a_while(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "MOVE_MAX_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "MOVE_MAX_SECONDS", 0.0)
     s = SQLiteStore(tmp_path / "run")
     s.put_rollout(rollout())
     s.put_rollout(rollout(eid="e2"))
@@ -250,7 +250,7 @@ def test_the_log_is_synced_every_few_records(
     monkeypatch.setattr(log_file, "sync", lambda: synced.append(s.records))
     _fill(s, 20)
     s.close()
-    every = sqlite_module.SYNC_EVERY
+    every = moves_module.SYNC_EVERY
     assert synced == list(range(every, 21, every))
 
 

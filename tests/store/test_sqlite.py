@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from gepakit.errors import RunInUseError, SchemaVersionError, StoreError
-from gepakit.store import sqlite as sqlite_module
+from gepakit.store import _moves as moves_module
 from gepakit.store.cache import EvalCache
 from gepakit.store.sqlite import SQLiteStore
 from gepakit.types import Candidate
@@ -297,7 +297,7 @@ def test_a_lone_rollout_appends_its_record_to_the_log_and_run_db_takes_whole_pag
 ) -> None:
     # Guards the write amplification (benchmarks/store_bench.py): a label-sized rollout
     # costs its log record, and run.db is written in moves of MOVE_EVERY records.
-    monkeypatch.setattr(sqlite_module, "MOVE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(moves_module, "MOVE_MIN_SECONDS", 0.0)
     with SQLiteStore(tmp_path) as s:
         s.put_rollout(rollout(eid="first"))
         log_file = tmp_path / "run.db-log"
@@ -309,11 +309,11 @@ def test_a_lone_rollout_appends_its_record_to_the_log_and_run_db_takes_whole_pag
         assert db.stat().st_size == db_start  # nothing moved yet
         last = s._pending.rows("rollouts")[-1]  # pyright: ignore[reportPrivateUsage]
         assert per_rollout <= len(json.dumps(last)) + 30  # the values as JSON, a header
-        for i in range(100, sqlite_module.MOVE_EVERY - 1):  # with "first": MOVE_EVERY
+        for i in range(100, moves_module.MOVE_EVERY - 1):  # with "first": MOVE_EVERY
             s.put_rollout(rollout(cid=f"{i // 50:064x}", eid=f"e{i}", feedback="correct"))
         assert s.moves == 1 and log_file.stat().st_size == len(b"gepakit record log 1\n")
     # 512-byte pages, and a journal that holds only the pages a move changed.
-    assert (tmp_path / "run.db").stat().st_size <= sqlite_module.MOVE_EVERY * 400
+    assert (tmp_path / "run.db").stat().st_size <= moves_module.MOVE_EVERY * 400
 
 
 def test_a_closed_store_leaves_run_db_alone_and_reopens(tmp_path: Path) -> None:
