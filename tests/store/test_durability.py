@@ -14,6 +14,7 @@ from gepakit.errors import StoreError
 from gepakit.runs import load_run, run_status
 from gepakit.store import _log
 from gepakit.store import _moves as moves_module
+from gepakit.store import _read as read_module
 from gepakit.store._codec import decode_text, encode_text
 from gepakit.store._schema import RUN_PAGE_SIZE, RUN_SCHEMA_VERSION
 from gepakit.store.cache import EvalCache
@@ -200,6 +201,54 @@ def test_a_reader_holding_run_db_puts_a_move_off_instead_of_holding_up_the_run(
     s.close()
     with SQLiteStore(tmp_path / "run", readonly=True) as again:
         assert again.paid_count == 11
+
+
+def _fill_run_db_and_log(s: SQLiteStore) -> None:
+    """Records of every kind in run.db, and more in the log."""
+    cand = Candidate(components={"instruction": "seed"})
+    s.put_candidate(0, cand, (), {})
+    for i in range(3):
+        s.put_delivery(i, 1, i)
+        s.put_event("step", {"i": i})
+        s.put_meta({f"key{i}": i})
+    _fill(s, 10)
+    s._move(required=True)  # pyright: ignore[reportPrivateUsage]
+    s.put_candidate(1, cand, (0,), {})
+    s.put_delivery(3, 1, 3)
+    s.put_event("step", {"i": 3})
+    s.put_meta({"key3": 3})
+    _fill(s, 2, start=10)
+
+
+@pytest.mark.parametrize(
+    ("what", "count"),
+    [("rollouts", 12), ("events", 4), ("candidates", 2), ("meta", 5), ("deliveries", 4)],
+)
+def test_a_reader_checks_run_db_records_after_its_read_transaction_so_moves_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, count: int
+) -> None:
+    # A reader's read transaction puts a move off (see the test above); checking the
+    # checksums of a large run's records (~60 ms per 20,000 rollouts) needs no
+    # transaction, so a move that comes while a reader checks them goes on.
+    monkeypatch.setattr(moves_module, "MOVE_RETRY_SECONDS", 0.0)
+    with SQLiteStore(tmp_path / "run") as s:
+        _fill_run_db_and_log(s)  # with records in the log, a reader reads in a transaction
+        with SQLiteStore(tmp_path / "run", readonly=True) as reader:
+            _fill(s, 1, start=12)  # the writer's next move takes this one too
+            pending = reader._pending_rows(what, True)  # pyright: ignore[reportPrivateUsage]
+            moves_seen: list[int] = []
+            check = read_module.row_checksum
+
+            def check_and_move(values: Any) -> int:
+                if not moves_seen and values not in pending:  # a record of run.db
+                    s._move(required=False)  # pyright: ignore[reportPrivateUsage]
+                    moves_seen.append(s.moves)
+                return check(values)
+
+            monkeypatch.setattr(read_module, "row_checksum", check_and_move)
+            got = list(getattr(reader, what)())
+            assert moves_seen == [2]  # the move was not put off
+            assert len(got) == count  # what run.db and the log held when it read
 
 
 def test_a_log_deleted_while_the_run_is_open_loses_nothing(tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ class StoreReads:
 
         A reader's pending records are those of the log when it opened; once the writer
         moves the log, run.db holds them (a move takes every record), so they are then
-        read from run.db alone. The check and the reads share one read transaction.
+        read from run.db alone. The check and the reads share one read transaction,
+        which puts the writer's moves off: only the reads go in it (`_fetch`), and the
+        records are checked after it (`_verified`).
         """
         with self._lock:
             if not self.readonly or not self._pending.ops:
@@ -134,12 +136,40 @@ class StoreReads:
         Checksums are verified by readers, and by a writer once at open (`_verify_all`):
         after that, a writer reads records it checked or wrote itself.
         """
+        return self._verified(
+            table, self._fetch(table, tail, params, verify=verify, lead=lead), lead
+        )
+
+    def _fetch(
+        self,
+        table: str,
+        tail: str = "",
+        params: Sequence[Any] = (),
+        *,
+        verify: bool = False,
+        lead: str = "",
+    ) -> list[tuple[Any, ...]]:
+        """`_select`'s rows as stored, each with its checksum last (None: not checked);
+        `_verified` checks them."""
         columns = CHECKED_COLUMNS[table]
         crc = "crc" if self._checked and (verify or self.readonly) else "NULL"
         first = f"{lead}, " if lead else ""
         sql = f"SELECT {first}{', '.join(columns)}, {crc} FROM {table} {tail}"
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            return self._conn.execute(sql, params).fetchall()
+
+    def _verified(
+        self, table: str, rows: list[tuple[Any, ...]], lead: str = ""
+    ) -> list[tuple[Any, ...]]:
+        """The records of `_fetch`'s `rows`, each checked against its checksum.
+
+        Readers check them after their read transaction (see `_reading`): it puts a
+        move off, and the checksums of a large run take a while (~60 ms per 20,000
+        rollouts).
+
+        Raises:
+            StoreError: a record fails its checksum.
+        """
         out: list[tuple[Any, ...]] = []
         for row in rows:
             values, stored = row[1 if lead else 0 : -1], row[-1]
@@ -214,15 +244,18 @@ class StoreReads:
 
     def deliveries(self) -> list[tuple[int, int]]:
         with self._reading() as fresh:
-            rows = self._select("deliveries", "ORDER BY seq")
-            rows += self._pending_rows("deliveries", fresh)
+            stored = self._fetch("deliveries", "ORDER BY seq")
+            pending = self._pending_rows("deliveries", fresh)
+        rows = self._verified("deliveries", stored) + pending
         return [(int(j), int(s)) for _, j, s in rows]
 
     def meta(self) -> dict[str, Any]:
         """Every metadata entry (JSON values)."""
         out: dict[str, Any] = {}
         with self._reading() as fresh:
-            rows = self._select("meta") + self._pending_rows("meta", fresh)
+            stored = self._fetch("meta")
+            pending = self._pending_rows("meta", fresh)
+        rows = self._verified("meta", stored) + pending
         for values in rows:  # the log's newer values last
             out[str(decode_text(values[0]))] = self._decode(
                 "meta", values, lambda v=values: loads(v[1])
@@ -264,8 +297,9 @@ class StoreReads:
         """The records of `table` in run.db and in the log, by `key` (the first column;
         a key written twice keeps its first record, as INSERT OR IGNORE does)."""
         with self._reading() as fresh:
-            rows = self._select(table, f"ORDER BY {key}")
+            stored = self._fetch(table, f"ORDER BY {key}")
             pending = self._pending_rows(table, fresh)
+        rows = self._verified(table, stored)
         if not pending:
             return rows
         seen = {r[0] for r in rows}
@@ -279,9 +313,10 @@ class StoreReads:
         """(paid, rollout) of stored rollouts in write order; `paid` filters."""
         where = "" if paid is None else f"WHERE paid = {int(paid)} "
         with self._reading() as fresh:
-            rows = self._select("rollouts", where + "ORDER BY seq", lead="seq")
+            stored = self._fetch("rollouts", where + "ORDER BY seq", lead="seq")
             pending = self._pending_rows("rollouts", fresh)
             dropped = set(self._pending.dropped) if fresh else set[int]()
+        rows = self._verified("rollouts", stored, "seq")
         values = [v for seq, v in rows if seq not in dropped]
         values += [v for v in pending if paid is None or bool(v[0]) == paid]
         for v in values:
@@ -296,7 +331,9 @@ class StoreReads:
         """(time, kind, data) of logged events, oldest first; `last` keeps the newest."""
         tail = "ORDER BY seq DESC" + (f" LIMIT {int(last)}" if last else "")
         with self._reading() as fresh:
-            rows = self._select("events", tail)[::-1] + self._pending_rows("events", fresh)
+            stored = self._fetch("events", tail)
+            pending = self._pending_rows("events", fresh)
+        rows = self._verified("events", stored)[::-1] + pending
         return [
             self._decode(
                 "events", v, lambda v=v: (float(v[0]), str(decode_text(v[1])), dict(loads(v[2])))
