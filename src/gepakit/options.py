@@ -577,7 +577,8 @@ _ROWS = (
         "search",
         5,
         integer(0),
-        "Most merges tried in a run.",
+        "Most merged candidates a run adds. A merge that fails its test on the "
+        "subsample does not count; the next merge then waits for a new candidate.",
         hint=" (turn merge off with use_merge=False)",
         spec_key="max_merge_invocations",
     ),

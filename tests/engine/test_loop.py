@@ -467,6 +467,20 @@ def test_merge_combines_two_lineages_end_to_end() -> None:
     assert any(p.child_id == child_id and p.decision == "accepted" for p in merges)
 
 
+def test_merges_kept_never_exceed_max_merge_invocations() -> None:
+    task = ToyTask(num_rules=4, train_size=8, val_size=8, components=("a", "b"))
+    result = toy_run(
+        task,
+        candidate_selection_strategy=lambda c, s, r: 0,
+        max_metric_calls=300,
+        reflection_minibatch_size=4,
+        max_merge_invocations=1,
+    )
+    assert result.origins.count("merge") == 1
+    kept = [p for p in result.proposals if p.kind == "merge" and p.decision == "accepted"]
+    assert len(kept) == 1
+
+
 def test_no_merge_when_disabled() -> None:
     task = ToyTask(num_rules=4, components=("a", "b"))
     result = toy_run(

@@ -148,8 +148,10 @@ def state_with_two_lineages() -> EngineState:
 
 
 def drive_merge(state: EngineState, sub_score: float, full_score: float) -> Proposal:
+    state.merges_due = 1  # one chance, due after an accepted child
     job = merge_job(state)
     assert job is not None
+    assert (state.merges_due, state.merges_running) == (0, 1)  # held while it runs
     req = next(job)
     assert isinstance(req, Evaluate) and req.split == "val"
     assert dict(req.candidate.components) == {"a": "A1", "b": "B1"}
@@ -172,6 +174,7 @@ def test_merge_is_accepted_when_it_matches_the_better_parent_on_the_subsample() 
     assert state.origins[-1] == "merge"
     assert state.aggregate[-1] == 1.0
     assert proposal.parent_ids == (state.candidates[1].id, state.candidates[2].id)
+    assert (state.merges_due, state.merges_running, state.merges_made) == (0, 0, 1)
 
 
 def test_merge_is_rejected_below_the_better_parent_on_the_subsample() -> None:
@@ -180,6 +183,10 @@ def test_merge_is_rejected_below_the_better_parent_on_the_subsample() -> None:
     assert proposal.decision == "rejected"
     assert "below the better parent" in proposal.reason
     assert len(state.candidates) == 3
+    # The chance is given back (as gepa counts merges: those accepted), and the next
+    # merge search waits for a new candidate.
+    assert (state.merges_due, state.merges_running, state.merges_made) == (1, 0, 0)
+    assert state.merge_blocked_at == 3
 
 
 def test_no_merge_job_without_a_pair() -> None:

@@ -279,10 +279,8 @@ class Driver:
         if st.merges_due > 0 and st.merge_blocked_at != len(st.candidates):
             sub = min(len(st.val_ids), st.config.merge_subsample_size)
             if free >= n * sub:
-                job = merge_job(st, job_id)
-                if job is not None:  # a chance is spent only on a merge actually tried
-                    st.merges_due -= 1
-                    st.merges_tried += 1
+                job = merge_job(st, job_id)  # takes a due chance when a merge is tried
+                if job is not None:
                     return job
                 st.merge_blocked_at = len(st.candidates)  # look again after a new candidate
         mb = st.sampler.size

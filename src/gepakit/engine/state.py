@@ -91,10 +91,16 @@ class EngineState:
         self.component_pointers: dict[int, int] = {}
         self.rejected: dict[tuple[int, str], list[str]] = {}
         self.proposals: list[Proposal] = []
+        # Merge chances (max_merge_invocations) are spent by merges kept: a chance is
+        # due after each accepted child, a merge in flight holds one, and a merge that
+        # fails its test gives it back.
         self.merges_due = 0
-        self.merges_tried = 0
+        self.merges_running = 0
+        self.merges_made = 0
         self.merge_triples: set[tuple[int, int, int]] = set()
-        self.merge_blocked_at = -1  # pool size when the last merge search found no pair
+        # Pool size when the last merge search found no pair or the last merge failed:
+        # the next search waits for a new candidate.
+        self.merge_blocked_at = -1
         self.job_need: dict[int, int] = {}  # job id -> evaluations it may still ask for
         self.seen_children: set[str] = set()  # every child text proposed so far
         self.reflection_calls = 0  # proposer invocations

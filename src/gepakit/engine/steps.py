@@ -325,7 +325,8 @@ def _commit(
     index = state.add_candidate(
         child, (parent_idx,), "reflection", val_rollouts, discovered_at=discovered_at
     )
-    if cfg.use_merge and state.merges_tried + state.merges_due < cfg.max_merge_invocations:
+    chances = state.merges_made + state.merges_running + state.merges_due
+    if cfg.use_merge and chances < cfg.max_merge_invocations:
         state.merges_due += 1
     return _proposal(
         state,
@@ -436,6 +437,8 @@ def merge_job(state: EngineState, job_id: int = -1) -> Job | None:
     """A merge attempt, or None when no pair of candidates is worth merging now.
 
     Candidates come from the non-dominated part of the frontier; see `plan_merge`.
+    The attempt takes one of the merge chances due (`state.merges_due`) and settles
+    it when it ends (`_merge_chance`).
     """
     cfg = state.config
     pool = sorted(leader_counts(state.frontier, state.aggregate))
@@ -453,14 +456,34 @@ def merge_job(state: EngineState, job_id: int = -1) -> Job | None:
     )
     if plan is None:
         return None
-    return _merge_steps(
+    state.merges_due -= 1  # the merge holds the chance while it runs
+    state.merges_running += 1
+    return _merge_chance(
         state,
-        plan.first,
-        plan.second,
-        Candidate(components=plan.texts),
-        cfg.merge_subsample_size,
-        job_id,
+        _merge_steps(
+            state,
+            plan.first,
+            plan.second,
+            Candidate(components=plan.texts),
+            cfg.merge_subsample_size,
+            job_id,
+        ),
     )
+
+
+def _merge_chance(state: EngineState, steps: Job) -> Job:
+    """Run a merge's steps and settle the chance it holds: a merge kept spends it; one
+    that fails its test gives it back, and the next merge search waits for a new
+    candidate (as gepa counts `max_merge_invocations`: merges accepted)."""
+    proposal = yield from steps
+    state.merges_running -= 1
+    decision = proposal.decision if proposal is not None else None
+    if decision == "accepted":
+        state.merges_made += 1
+    elif decision == "rejected":
+        state.merges_due += 1
+        state.merge_blocked_at = len(state.candidates)
+    return proposal
 
 
 def _merge_steps(
