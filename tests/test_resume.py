@@ -174,3 +174,49 @@ def test_a_warm_shared_cache_is_not_a_stall(tmp_path: Path) -> None:
 def test_load_run_of_an_empty_or_missing_dir_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no gepakit run"):
         gepakit.load_run(tmp_path)
+
+
+def _tradeoff_task() -> tuple[Any, Any]:
+    """ToyTask with two components where each rule in the other component costs an
+    example 0.04: children trade one part against the other, so lineages branch and
+    some merges fail their subsample test."""
+    from gepakit.testing import ToyTask
+
+    task = ToyTask(num_rules=8, train_size=16, val_size=16, components=("a", "b"))
+
+    def evaluate(candidate: Any, example: Any) -> gepakit.Score:
+        score = task.evaluate(candidate, example)
+        part = task.component_of(example["needs"][0])
+        other = sum(text.count("[R") for name, text in candidate.items() if name != part)
+        return gepakit.Score(max(0.0, score.score - 0.04 * other), feedback=score.feedback)
+
+    return task, evaluate
+
+
+def test_a_run_with_kept_and_failed_merges_replays_and_extends_exactly(tmp_path: Path) -> None:
+    task, evaluate = _tradeoff_task()
+
+    def go(run_dir: Path, budget: int) -> gepakit.Result:
+        return gepakit.optimize(
+            task.seed_candidate, task.trainset, task.valset, evaluator=evaluate,
+            reflection_lm=task.reflect, max_metric_calls=budget, seed=2, use_merge=True,
+            reflection_minibatch_size=3, run_dir=run_dir,
+        )  # fmt: skip
+
+    first = go(tmp_path / "a", 300)
+    merges = [p.decision for p in first.proposals if p.kind == "merge"]
+    assert "accepted" in merges and "rejected" in merges
+    assert first.origins.count("merge") == merges.count("accepted") <= 5
+    calls = task.calls
+    same(first, go(tmp_path / "a", 300))  # replayed from the store
+    assert task.calls == calls
+    # A second session continues the first one's history, merge chances included.
+    short = go(tmp_path / "b", 150)
+    assert [p.kind for p in short.proposals].count("merge") >= 1
+    extended = go(tmp_path / "b", 300)
+    assert extended.proposals[: len(short.proposals)] == short.proposals
+    assert extended.origins.count("merge") <= 5
+    assert 300 - 6 < extended.total_metric_calls <= 300
+    calls = task.calls
+    same(go(tmp_path / "b", 300), extended)  # two sessions replayed
+    assert task.calls == calls
