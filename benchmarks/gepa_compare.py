@@ -84,6 +84,24 @@ def run_gepa(
     }
 
 
+def _optimize_gepakit(task: KeywordTask, budget: int, seed: int, **options: Any) -> Any:
+    """gepakit.optimize on `task` with the settings every benchmark here shares."""
+    import gepakit
+
+    return gepakit.optimize(
+        task.seed_candidate,
+        task.trainset,
+        task.valset,
+        evaluator=gepakit_evaluator(task),
+        instruction_proposer=task.propose,
+        max_metric_calls=budget,
+        reflection_minibatch_size=MINIBATCH,
+        seed=seed,
+        progress=False,
+        **options,
+    )
+
+
 def run_gepakit(
     task: KeywordTask,
     budget: int,
@@ -94,25 +112,17 @@ def run_gepakit(
     run_dir: str | None = None,
     executor: Any = None,
 ) -> dict[str, Any]:
-    import gepakit
-
     started = time.perf_counter()
     bests = _BestTimes(started)
-    result = gepakit.optimize(
-        task.seed_candidate,
-        task.trainset,
-        task.valset,
-        evaluator=gepakit_evaluator(task),
-        instruction_proposer=task.propose,
-        max_metric_calls=budget,
-        reflection_minibatch_size=MINIBATCH,
+    result = _optimize_gepakit(
+        task,
+        budget,
+        seed,
         use_merge=False,
-        seed=seed,
         workers=workers,
         max_concurrent_proposals=proposals,
         run_dir=run_dir,
         executor=executor,
-        progress=False,
         callbacks=[bests],
     )
     wall = time.perf_counter() - started
@@ -420,23 +430,15 @@ def _new_merged(candidates: Sequence[Any], parents: Sequence[Sequence[Any]]) -> 
 def search_gepakit(
     task: KeywordTask, budget: int, seed: int, merge: bool, k: int, workers: int = 0
 ) -> dict[str, Any]:
-    import gepakit
-
     started = time.perf_counter()
-    result = gepakit.optimize(
-        task.seed_candidate,
-        task.trainset,
-        task.valset,
-        evaluator=gepakit_evaluator(task),
-        instruction_proposer=task.propose,
-        max_metric_calls=budget,
-        reflection_minibatch_size=MINIBATCH,
+    result = _optimize_gepakit(
+        task,
+        budget,
+        seed,
         use_merge=merge,
         max_merge_invocations=5,
-        seed=seed,
         workers=workers or (2 * k if k > 1 else 1),
         max_concurrent_proposals=k,
-        progress=False,
     )
     merges = [p for p in result.proposals if p.kind == "merge"]
     return {
