@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -148,9 +149,11 @@ def test_budget_limit_without_a_valset_counts_the_trainset_once() -> None:
 
 def test_presets_and_full_passes_count_evaluations_so_eval_repeats_scales_them() -> None:
     sizes = {"num_components": 2, "train_size": 10, "valset_size": 6}
-    for budget in ({"auto": "light"}, {"max_full_evals": 3}):
-        given = {"max_metric_calls": None, "auto": None, "max_full_evals": None, **budget}
+    budgets: list[dict[str, Any]] = [{"auto": "light"}, {"max_full_evals": 3}]
+    for budget in budgets:
+        given: dict[str, Any] = {"max_metric_calls": None, "auto": None, "max_full_evals": None}
+        given.update(budget)
         once = budget_limit(**given, **sizes)
         assert budget_limit(**given, **sizes, eval_repeats=3) == 3 * once
-    exact = {"max_metric_calls": 50, "auto": None, "max_full_evals": None}
+    exact: dict[str, Any] = {"max_metric_calls": 50, "auto": None, "max_full_evals": None}
     assert budget_limit(**exact, **sizes, eval_repeats=3) == 50

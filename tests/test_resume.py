@@ -29,7 +29,8 @@ def run(run_dir: Path | None, evaluator: Any = None, **kw: Any) -> gepakit.Resul
 def same(a: gepakit.Result, b: gepakit.Result) -> None:
     da, db = a.to_dict(), b.to_dict()
     for key in ("usage", "run_dir", "cache_hits"):
-        da.pop(key), db.pop(key)
+        da.pop(key)
+        db.pop(key)
     assert da == db
 
 
