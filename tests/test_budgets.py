@@ -148,7 +148,7 @@ def test_budget_limit_without_a_valset_counts_the_trainset_once() -> None:
 
 
 def test_presets_and_full_passes_count_evaluations_so_eval_repeats_scales_them() -> None:
-    sizes = {"num_components": 2, "train_size": 10, "valset_size": 6}
+    sizes: dict[str, Any] = {"num_components": 2, "train_size": 10, "valset_size": 6}
     budgets: list[dict[str, Any]] = [{"auto": "light"}, {"max_full_evals": 3}]
     for budget in budgets:
         given: dict[str, Any] = {"max_metric_calls": None, "auto": None, "max_full_evals": None}
