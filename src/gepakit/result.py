@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gepakit.engine.best import best_index
 from gepakit.engine.state import EngineState
 from gepakit.types import SCHEMA_VERSION, Proposal, to_jsonable
 
@@ -43,9 +44,13 @@ class Result:
 
     @property
     def best_idx(self) -> int:
-        """Index of the candidate with the highest mean val score (earliest on ties)."""
-        scores = self.val_aggregate_scores
-        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+        """Index of the candidate with the highest mean val score (earliest on ties).
+
+        A candidate scored on fewer val examples than another (the budget ended during
+        its val evaluation) is compared with it on the examples both were scored on;
+        see `gepakit.engine.best`.
+        """
+        return best_index(self.val_subscores, self.val_aggregate_scores)
 
     @property
     def best_candidate(self) -> dict[str, str]:

@@ -406,7 +406,8 @@ class Driver:
             )
         if st.free_streak >= MAX_FREE_PROPOSALS and st.stop_reason is None:
             best = st.val_scores[st.best_idx] if st.best_idx >= 0 else {}
-            if best and all(v >= st.config.perfect_score for v in best.values()):
+            whole = len(best) == len(st.val_ids)  # perfect on a few examples is not solved
+            if whole and all(v >= st.config.perfect_score for v in best.values()):
                 st.stop_reason = (
                     f"solved: candidate {st.best_idx} reaches the perfect score on every val "
                     "example, and further proposals found nothing to fix"

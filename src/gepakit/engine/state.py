@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gepakit.engine.acceptance import Acceptance, StrictImprovement
+from gepakit.engine.best import beats
 from gepakit.engine.budget import Budget
 from gepakit.engine.pareto import Frontier
 from gepakit.engine.sampling import BatchSampler, CheckedSampler, EpochSampler
@@ -157,7 +158,12 @@ class EngineState:
         self.instances.update(index, scores)
         if self.config.track_best_outputs:
             self._track_outputs(index, rollouts)
-        if self.best_idx < 0 or self.aggregate[index] > self.aggregate[self.best_idx]:
+        if self.best_idx < 0 or beats(
+            scores,
+            self.val_scores[self.best_idx],
+            self.aggregate[index],
+            self.aggregate[self.best_idx],
+        ):
             self.best_idx = index
             self.proposals_since_improvement = 0
         return index

@@ -8,6 +8,7 @@ from typing import Any
 
 import dspy
 
+from gepakit.engine.best import best_index
 from gepakit.integrations.dspy.programs import ExampleRecord, instructions
 from gepakit.result import Result
 
@@ -45,9 +46,10 @@ class DspyGEPAResult:
 
     @property
     def best_idx(self) -> int:
-        """Index of the candidate with the highest aggregate val score (earliest on ties)."""
-        scores = self.val_aggregate_scores
-        return max(range(len(scores)), key=lambda i: scores[i])
+        """Index of the candidate with the highest aggregate val score (earliest on
+        ties); a candidate whose val evaluation the exact budget cut short is compared
+        on the examples it was scored on (`gepakit.engine.best`)."""
+        return best_index(self.val_subscores, self.val_aggregate_scores)
 
     @property
     def best_candidate(self) -> dspy.Module:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from gepakit.engine.best import best_index
 from gepakit.result import Result
 
 
@@ -47,9 +48,10 @@ class GEPAResult:
 
     @property
     def best_idx(self) -> int:
-        """Index of the highest mean val score (the first one on ties)."""
-        scores = self.val_aggregate_scores
-        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+        """Index of the highest mean val score (the first one on ties); a candidate
+        whose val evaluation the exact budget cut short is compared on the examples it
+        was scored on (`gepakit.engine.best`)."""
+        return best_index(self.val_subscores, self.val_aggregate_scores)
 
     @property
     def best_candidate(self) -> dict[str, str] | str:
