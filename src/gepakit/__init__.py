@@ -10,6 +10,7 @@ Quick start::
 """
 
 from pathlib import Path as _Path
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from gepakit.api import optimize
 from gepakit.budgets import auto_budget
@@ -27,6 +28,9 @@ from gepakit.errors import (
 from gepakit.evaluation import Evaluation, evaluate
 from gepakit.result import Result
 from gepakit.types import Candidate, Example, Proposal, Rollout, Score
+
+if _TYPE_CHECKING:  # loaded lazily by __getattr__ below; typed as the module it returns
+    from gepakit import metrics as metrics
 
 __version__ = "0.1.0"
 
