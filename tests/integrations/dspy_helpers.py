@@ -7,6 +7,7 @@ from typing import Any
 
 import dspy
 from dspy.clients.engines import dummy_engine
+from dspy.lm15 import FinishReason
 from dspy.utils.dummies import DummyLM
 
 Rule = Callable[[str, str], "Mapping[str, Any] | str"]
@@ -35,10 +36,10 @@ class RuleLM(DummyLM):
     Each call reports 10 prompt and 5 completion tokens and `finish_reason`.
     """
 
-    def __init__(self, rule: Rule, *, finish_reason: str = "stop") -> None:
+    def __init__(self, rule: Rule, *, finish_reason: FinishReason = "stop") -> None:
         super().__init__({})
         self.rule = rule
-        self.finish_reason = finish_reason
+        self.finish_reason: FinishReason = finish_reason
         self.calls = 0
         engine = _RuleEngine(self)
         self._engine_spec = engine

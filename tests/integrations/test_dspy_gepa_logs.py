@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_dspy_gepa_says_where_it_differs_from_dspy(
 ) -> None:
     """The exact budget, and (when on) evaluation reuse, are announced at the start."""
     reflection = RuleLM(lambda system, user: "```\nAnswer with the capital.\n```")
-    kwargs = {} if reuse else {"gepa_kwargs": {"cache_evaluation": False}}
+    kwargs: dict[str, Any] = {} if reuse else {"gepa_kwargs": {"cache_evaluation": False}}
     gepa = GEPA(
         feedback_metric, max_metric_calls=12, reflection_lm=reflection, num_threads=1, **kwargs
     )

@@ -189,7 +189,7 @@ def make_large_result(n: int = 500, val: int = 100, proposals_per_candidate: int
             props.append(
                 Proposal(
                     index=len(props),
-                    kind=origins[i] if origins[i] == "merge" else "reflection",
+                    kind="merge" if origins[i] == "merge" else "reflection",
                     parent_ids=tuple(ids[p] for p in parents[i]),
                     child_id=ids[i] if accepted else None,
                     components=("instructions",),
