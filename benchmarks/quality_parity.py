@@ -49,7 +49,7 @@ def _mean_se(xs: Sequence[float]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--budget", type=int, default=800)
     parser.add_argument("--seeds", type=int, default=100, help="seeds for mean ± SE")
     parser.add_argument("--no-concurrent", action="store_true", help="skip the K=4 rows")

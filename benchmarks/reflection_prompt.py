@@ -130,7 +130,7 @@ def run_template(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--proposals", type=int, default=12)
     parser.add_argument("--templates", nargs="+", default=list(TEMPLATES), choices=TEMPLATES)
     parser.add_argument("--seed", type=int, default=1)

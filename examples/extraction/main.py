@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dspy
 
@@ -113,7 +113,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--local", action="store_true", help="use the embedded local models")
     parser.add_argument("--task-lm", default="openai/gpt-4.1-mini")
     parser.add_argument("--reflection-lm", default="openai/gpt-4.1")
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
         reflection = dspy.LM(args.reflection_lm, temperature=1.0, max_tokens=16000)
     optimized, seed_score, best_score = run(task, reflection, budget=args.budget)
     for name, predictor in optimized.named_predictors():
-        print(f"--- {name} ---\n{predictor.signature.instructions}\n")
+        # DSPy leaves Predict.signature undeclared; it holds a Signature class.
+        signature = cast("type[dspy.Signature]", predictor.signature)
+        print(f"--- {name} ---\n{signature.instructions}\n")
     print(f"test score (mean of 3 fields): seed {seed_score:.1%} -> optimized {best_score:.1%}")
 
 

@@ -97,7 +97,7 @@ def run(task_lm: Any, reflection_lm: Any, *, budget: int) -> tuple[gepakit.Resul
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--local", action="store_true", help="use the embedded local models")
     parser.add_argument("--task-lm", default="openai/gpt-4o-mini")
     parser.add_argument("--reflection-lm", default="openai/gpt-4o")

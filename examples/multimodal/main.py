@@ -21,11 +21,11 @@ import base64
 import random
 import struct
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import dspy
 
-from gepakit.dspy import GEPA
+from gepakit.dspy import GEPA, DspyGEPAResult
 
 COLORS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220)}
 SHAPES = ("square", "circle", "triangle")
@@ -114,12 +114,13 @@ def run(
         track_stats=True,
     )
     optimized = optimizer.compile(dspy.Predict(Describe), trainset=rows[:12], valset=rows[12:])
-    details = optimized.detailed_results
+    # compile attaches the run's results to the program; dspy.Module does not declare them.
+    details = cast(DspyGEPAResult, optimized.detailed_results)
     return optimized, details.val_aggregate_scores[details.best_idx]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--task-lm", default="openai/gpt-4o-mini")
     parser.add_argument("--reflection-lm", default="openai/gpt-4o")
     parser.add_argument("--budget", type=int, default=80)
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     task = dspy.LM(args.task_lm, temperature=0.0)
     reflection = dspy.LM(args.reflection_lm, temperature=1.0, max_tokens=8000)
     optimized, best = run(task, reflection, budget=args.budget)
-    print(optimized.signature.instructions)
+    # DSPy leaves Predict.signature undeclared; it holds a Signature class.
+    print(cast("type[dspy.Signature]", optimized.signature).instructions)
     print(f"best val score: {best:.1%}")
 
 

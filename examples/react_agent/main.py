@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from typing import Any
+from typing import Any, cast
 
 import dspy
 
@@ -108,7 +108,8 @@ def run(
     rows = make_questions()
     train, val, test = rows[:15], rows[15:30], rows[30:]
     dspy.configure(lm=task_lm)
-    agent = dspy.ReAct("question -> answer", tools=[price, multiply], max_iters=6)
+    # ReAct declares `signature: type[Signature]` but takes a string too (DSPy documents it).
+    agent = dspy.ReAct("question -> answer", tools=[price, multiply], max_iters=6)  # pyright: ignore[reportArgumentType]
     optimizer = GEPA(
         metric=metric,
         max_metric_calls=budget,
@@ -121,7 +122,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--local", action="store_true", help="use the embedded local models")
     parser.add_argument("--task-lm", default="openai/gpt-4.1-mini")
     parser.add_argument("--reflection-lm", default="openai/gpt-4.1")
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         reflection = dspy.LM(args.reflection_lm, temperature=1.0, max_tokens=16000)
     optimized, seed_acc, best_acc = run(task, reflection, budget=args.budget)
     for name, predictor in optimized.named_predictors():
-        print(f"--- {name} ---\n{predictor.signature.instructions}\n")
+        # DSPy leaves Predict.signature undeclared; it holds a Signature class.
+        signature = cast("type[dspy.Signature]", predictor.signature)
+        print(f"--- {name} ---\n{signature.instructions}\n")
     print(f"test accuracy: seed {seed_acc:.1%} -> optimized {best_acc:.1%}")
 
 
