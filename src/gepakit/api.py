@@ -459,7 +459,8 @@ def optimize(
             (default, strictly better sum), "improvement_or_equal", or an object with
             ``decide(parent_scores, child_scores)``.
         use_merge: also try merges of two lineages (no LM call; default True).
-        max_merge_invocations: most merges tried in a run (default 5).
+        max_merge_invocations: most merged candidates a run adds (default 5); a merge
+            that fails its subsample test does not count.
         merge_subsample_size: val examples a merged candidate is first scored on
             (default 5).
         track_best_outputs: keep the outputs of the best candidates per val example
