@@ -513,30 +513,25 @@ def search(args: argparse.Namespace) -> None:
     scale = args.latency_scale
     sleeps = {"rollout_sleep": 0.2 * scale, "reflect_sleep": 2.0 * scale} if scale else {}
     workers = 8 if scale else 0
+    two_parts: dict[str, Any] = {"components": ("a", "b"), "num_keywords": 12, "needs": 2}
     scenarios: list[tuple[str, str, dict[str, Any], bool]] = [
         ("keyword", "keyword, 20% useful", {"useful": 0.2}, False),
-        (
-            "merge",
-            "merge: 2 components",
-            {"components": ("a", "b"), "num_keywords": 12, "needs": 2},
-            True,
-        ),
+        ("merge", "merge: 2 components", two_parts, True),
         (
             "tradeoff",
             "merge, trade-off: 2 components, each keyword costs the other part's examples 0.02",
-            {
-                "components": ("a", "b"),
-                "num_keywords": 12,
-                "needs": 2,
-                "tradeoff": 0.02,
-                "base": 0.1,
-            },
+            {**two_parts, "tradeoff": 0.02, "base": 0.1},
             True,
         ),
     ]
     saved: dict[str, Any] = {"argv": sys.argv[1:], "seeds": len(seeds), "scenarios": {}}
     if args.scenario:
-        scenarios = [sc for sc in scenarios if sc[0] in args.scenario.split(",")]
+        asked = args.scenario.split(",")
+        names = [sc[0] for sc in scenarios]
+        unknown = [a for a in asked if a not in names]
+        if unknown:
+            raise SystemExit(f"--scenario: unknown {', '.join(unknown)}; choose from {names}")
+        scenarios = [sc for sc in scenarios if sc[0] in asked]
     for _, label, task_kw, merge in scenarios:
         rows: list[list[Any]] = []
         for v in valsets:

@@ -83,3 +83,8 @@ def test_grid_runs_only_the_scenarios_asked_for(
     (label,) = saved["scenarios"]
     assert label.startswith("merge, trade-off")
     assert "merge, trade-off" in capsys.readouterr().out
+
+
+def test_grid_refuses_an_unknown_scenario() -> None:
+    with pytest.raises(SystemExit, match="unknown tradeof"):
+        gc.main(["grid", "--quick", "--seeds", "1", "--scenario", "tradeof"])
