@@ -183,12 +183,13 @@ def details_from_store(store: Any, result: Result) -> RunDetails:
         first = int((infos.get(index, {}).get("val_draws") or {}).get(example_id, 0))
         return stored_evaluation(store.rollout, (cid, example_id, "val"), first, repeats)
 
+    best_idx = result.best_idx  # a scan of the candidates: once, not per example
     rows = tuple(
         ExampleRow(
             example_id=ex.id,
             inputs=_text(ex.data),
             seed=_view(val(0, ex.id)),
-            best=_view(val(result.best_idx, ex.id)),
+            best=_view(val(best_idx, ex.id)),
         )
         for ex in store.examples("val")
     )
