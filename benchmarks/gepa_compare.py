@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -133,6 +133,63 @@ def run_gepakit(
         "candidates": result.num_candidates,
         "stop": result.stop_reason,
         "best_times": bests.times,
+    }
+
+
+def run_toy(
+    rules: int,
+    components: tuple[str, ...],
+    budget: int,
+    seed: int,
+    k: int,
+    rollout_s: float,
+    reflect_s: float,
+) -> dict[str, Any]:
+    """gepakit on `gepakit.testing.ToyTask` (every proposal adds the rules its feedback
+    names, so every proposal is useful) with simulated latency, 8 workers."""
+    import gepakit
+    from gepakit.testing import ToyTask
+
+    task = ToyTask(
+        num_rules=rules,
+        train_size=2 * rules,
+        val_size=2 * rules,
+        components=components,
+        needs_per_example=2,
+    )
+    reflections = [0]
+
+    def evaluate(candidate: Any, example: Any) -> gepakit.Score:
+        time.sleep(rollout_s)
+        return task.evaluate(candidate, example)
+
+    def propose(candidate: Any, dataset: Any, names: Any) -> dict[str, str]:
+        time.sleep(reflect_s)
+        reflections[0] += 1
+        return task.proposer(candidate, dataset, names)
+
+    started = time.perf_counter()
+    bests = _BestTimes(started)
+    result = gepakit.optimize(
+        task.seed_candidate,
+        task.trainset,
+        task.valset,
+        evaluator=evaluate,
+        instruction_proposer=propose,
+        max_metric_calls=budget,
+        reflection_minibatch_size=MINIBATCH,
+        seed=seed,
+        workers=8,
+        max_concurrent_proposals=k,
+        progress=False,
+        callbacks=[bests],
+    )
+    return {
+        "wall": time.perf_counter() - started,
+        "best": result.best_score,
+        "calls": result.total_metric_calls,
+        "best_times": bests.times,
+        "reflections": reflections[0],
     }
 
 
@@ -623,6 +680,10 @@ def paired(args: argparse.Namespace) -> None:
 # -- e. concurrency without a quality loss ---------------------------------------
 
 
+Runner = Callable[[int, int], tuple[dict[str, Any], int]]
+"""One concurrency task: (seed, K) -> (the run's numbers, reflections made)."""
+
+
 def concurrency(args: argparse.Namespace) -> None:
     """K=1 vs K>1 at the same budget under simulated latency (scaled by --time-scale).
 
@@ -635,18 +696,53 @@ def concurrency(args: argparse.Namespace) -> None:
     scale = args.time_scale
     rollout_s, reflect_s = 0.2 * scale, 2.0 * scale
     budget, seeds = args.quality_budget, list(range(args.seeds))
-    tasks = [
+
+    def keyword(useful: float) -> Runner:
+        def run(s: int, k: int) -> tuple[dict[str, Any], int]:
+            task = KeywordTask(
+                seed=s,
+                val_size=50,
+                useful=useful,
+                rewrite=args.rewrite,
+                rollout_sleep=rollout_s,
+                reflect_sleep=reflect_s,
+            )
+            return run_gepakit(task, budget, seed=s, workers=8, proposals=k), task.reflections.calls
+
+        return run
+
+    def toy(spec: str) -> Runner:
+        rules, _, parts = spec.partition("x")
+        names = tuple(f"c{i}" for i in range(int(parts or 1)))
+
+        def run(s: int, k: int) -> tuple[dict[str, Any], int]:
+            res = run_toy(int(rules), names, budget, s, k, rollout_s, reflect_s)
+            return res, res["reflections"]
+
+        return run
+
+    tasks: list[tuple[str, Runner]] = [
         (
             (
                 "keyword (every proposal useful)"
                 if useful >= 1
                 else f"low acceptance ({100 * useful:g}% useful)"
             )
-            + (", every proposal rewrites the text" if args.rewrite else ""),
-            useful,
+            + (", every proposal rewrites the text" if args.rewrite else "")
+            + ", valset 50",
+            keyword(useful),
         )
-        for useful in (float(u) for u in args.useful.split(","))
+        for useful in (float(u) for u in args.useful.split(",") if u)
     ]
+    for spec in (t for t in args.toy.split(",") if t):
+        rules, _, parts = spec.partition("x")
+        tasks.append(
+            (
+                f"ToyTask, {rules} rules in {parts or 1} component(s), every proposal useful, "
+                f"valset {2 * int(rules)}",
+                toy(spec),
+            )
+        )
     ks = [1, 4] if args.quick else [1, 2, 4, 8]
     saved: dict[str, Any] = {"argv": sys.argv[1:], "tasks": {}}
     headers = [
@@ -661,21 +757,13 @@ def concurrency(args: argparse.Namespace) -> None:
         "time to K=1's best / K=1 wall",
         "seeds that reached it",
     ]
-    for label, useful in tasks:
+    for label, run_one in tasks:
         rows: list[list[Any]] = []
         base: dict[str, Any] = {}
         for k in ks:
             bests, walls, calls, props, reach, hit = [], [], [], [], [], 0
             for s in seeds:
-                task = KeywordTask(
-                    seed=s,
-                    val_size=50,
-                    useful=useful,
-                    rewrite=args.rewrite,
-                    rollout_sleep=rollout_s,
-                    reflect_sleep=reflect_s,
-                )
-                res = run_gepakit(task, budget, seed=s, workers=8, proposals=k)
+                res, reflections = run_one(s, k)
                 bests.append(res["best"])
                 walls.append(res["wall"])
                 if k == 1:
@@ -685,7 +773,7 @@ def concurrency(args: argparse.Namespace) -> None:
                     reach.append(_time_to(res["best_times"], target, res["wall"]))
                     hit += res["best"] >= target - 1e-9
                 calls.append(res["calls"])
-                props.append(task.reflections.calls)
+                props.append(reflections)
             mean = statistics.mean(bests)
             se = statistics.stdev(bests) / len(bests) ** 0.5 if len(bests) > 1 else 0.0
             wall = statistics.mean(walls)
@@ -708,7 +796,7 @@ def concurrency(args: argparse.Namespace) -> None:
             )
             print(" | ".join(_fmt(c) for c in rows[-1]), file=sys.stderr, flush=True)
         title = (
-            f"e. concurrency, {label}: workers=8, budget {budget}, valset 50, "
+            f"e. concurrency, {label}: workers=8, budget {budget}, "
             f"{len(seeds)} seeds, latency {rollout_s:g}s/rollout {reflect_s:g}s/reflection"
         )
         print(f"\n{title}")
@@ -759,6 +847,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--useful",
         default="1.0,0.15",
         help="concurrency: shares of useful proposals, one task each (comma-separated)",
+    )
+    parser.add_argument(
+        "--toy",
+        default="",
+        help="concurrency: also ToyTask tasks, comma-separated RULES or RULESxCOMPONENTS "
+        "(e.g. 12,24x2; default: none)",
     )
     parser.add_argument(
         "--rewrite",

@@ -88,3 +88,19 @@ def test_grid_runs_only_the_scenarios_asked_for(
 def test_grid_refuses_an_unknown_scenario() -> None:
     with pytest.raises(SystemExit, match="unknown tradeof"):
         gc.main(["grid", "--quick", "--seeds", "1", "--scenario", "tradeof"])
+
+
+def test_concurrency_runs_toy_tasks_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "toy.json"
+    gc.main(
+        [
+            "concurrency", "--quick", "--seeds", "2", "--time-scale", "0.005",
+            "--quality-budget", "120", "--useful", "", "--toy", "6x2", "--out", str(out),
+        ]
+    )  # fmt: skip
+    (label,) = json.loads(out.read_text())["tasks"]
+    assert label.startswith("ToyTask, 6 rules in 2 component(s)")
+    rows = {row[0]: row for row in json.loads(out.read_text())["tasks"][label]["rows"]}
+    assert set(rows) == {"K=1", "K=4"}
+    assert all(row[1] <= 120 and row[2] > 0 for row in rows.values())  # calls, reflections
+    assert "ToyTask" in capsys.readouterr().out
