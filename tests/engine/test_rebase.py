@@ -9,7 +9,7 @@ import pytest
 from gepakit.engine.budget import Budget
 from gepakit.engine.loop import Driver
 from gepakit.engine.protocols import EventSink
-from gepakit.engine.rebase import newer_descendant, rebased_texts, three_way
+from gepakit.engine.rebase import kept_share, newer_descendant, rebased_texts, three_way
 from gepakit.engine.reflection import ProposerReply
 from gepakit.engine.state import EngineState, SearchConfig
 from gepakit.engine.steps import Await, Evaluate, Propose, reflective_job
@@ -123,11 +123,8 @@ def _proposal(i: int, decision: str) -> Proposal:
     )  # fmt: skip
 
 
-def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
-    val = [Example(id="v0", data={})]
-    cfg = SearchConfig(max_concurrent_proposals=4)
-    state = EngineState(Candidate.of({"p": "x"}), val, val, cfg, Budget(10))
-    driver = Driver(
+def _driver(state: EngineState) -> Driver:
+    return Driver(
         state,
         run_rollout=lambda c, e, s: None,
         executor=InlineExecutor(),
@@ -136,12 +133,28 @@ def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
         store=MemoryStore(),
         sink=EventSink(),
     )
+
+
+def test_the_live_number_of_proposals_follows_acceptance_and_how_the_proposer_edits() -> None:
+    val = [Example(id="v0", data={})]
+    state = EngineState(
+        Candidate.of({"p": "x"}), val, val, SearchConfig(max_concurrent_proposals=4), Budget(10)
+    )
+    driver = _driver(state)
     assert driver._live_k() == 1  # nothing known yet: as serial
     state.proposals = [_proposal(i, "rejected") for i in range(3)]
     assert driver._live_k() == 4  # 1 / ((0 + 1) / (3 + 1))
-    state.proposals += [_proposal(3, "accepted"), _proposal(4, "accepted")]
-    assert driver._live_k() == 2  # 1 / ((2 + 1) / (5 + 1))
-    state.proposals += [_proposal(i, "accepted") for i in range(5, 20)]
+    state.edits = [3, 0]  # edits in place: stale children rebase
+    assert driver._live_k() == 4
+    state.edits = [0, 3]  # every reply rewrote the text: r = 3 / 4, q = 15 / 16
+    assert driver._live_k() == 1  # 1 + int(0.1 / (1 / 4 * 15 / 16))
+    state.proposals += [_proposal(i, "rejected") for i in range(3, 19)]  # p = 1 / 20
+    assert driver._live_k() == 3  # 1 + int(0.1 / (1 / 20 * 15 / 16))
+    state.edits = [15, 3]  # a few rewrites: r = 3 / 19, q ~ 0.29
+    assert driver._live_k() == 4  # 1 + int(6.9), capped
+    state.proposals += [_proposal(19, "accepted"), _proposal(20, "accepted")]
+    assert driver._live_k() == 3  # 1 / (3 / 22) = 7.3 and 1 + int(0.1 / (3 / 22 * 0.29))
+    state.proposals += [_proposal(i, "accepted") for i in range(21, 40)]
     assert driver._live_k() == 1
     # A child in validation that no proposal builds on yet: one more, to pipeline.
     child = Candidate.of({"p": "y"})
@@ -149,6 +162,37 @@ def test_the_live_number_of_proposals_follows_the_acceptance_rate() -> None:
     assert driver._live_k() == 2
     state.speculated.add(child.id)
     assert driver._live_k() == 1
+
+
+def test_kept_share_tells_edits_in_place_from_rewrites() -> None:
+    base = "Answer the question in one word."
+    assert kept_share(base, base + " Be brief.") == 1.0
+    assert kept_share(base, "Answer the question in a word.") == 5 / 6
+    assert kept_share(base, "In one word, reply to what is asked.") < 0.5
+    assert kept_share("", "Anything.") == 1.0
+
+
+@pytest.mark.parametrize(("rewrites", "counted"), [(False, [2, 0]), (True, [0, 2])])
+def test_each_reply_is_counted_as_an_edit_in_place_or_a_rewrite(
+    rewrites: bool, counted: list[int]
+) -> None:
+    state, seed = _seeded("Answer the question in one word.", train=6)
+    texts = (
+        ["Question: answer it, one word only.", "One word: that is the answer to give."]
+        if rewrites
+        else ["Answer the question in one word. kw1", "Answer the question in one word. kw2"]
+    )
+    for i, text in enumerate(texts):
+        job = reflective_job(state, i)
+        batch = next(job).example_ids  # type: ignore[union-attr]
+        job.send(_rollouts(seed, batch, 0.0, "train"))
+        job.send(ProposerReply(texts={"p": text}))
+    assert state.edits == counted
+    serial, seed = _seeded("Answer the question.", proposals=1)
+    job = reflective_job(serial, 0)
+    job.send(_rollouts(seed, next(job).example_ids, 0.0, "train"))  # type: ignore[union-attr]
+    job.send(ProposerReply(texts={"p": "Reply."}))
+    assert serial.edits == [0, 0]  # a serial run does not count
 
 
 def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_before() -> None:
@@ -182,7 +226,7 @@ def test_children_that_pass_together_commit_in_turn_each_rebased_on_the_one_befo
     assert state.commit_turn is not None
 
 
-def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_not_validated() -> None:
+def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_untested() -> None:
     state, seed = _seeded("Seed text.")
     job = reflective_job(state, 0)
     batch = next(job).example_ids  # type: ignore[union-attr]
@@ -190,8 +234,24 @@ def test_a_stale_child_whose_edit_does_not_carry_over_is_rejected_not_validated(
     # Meanwhile a sibling rewrote the same words and beats the seed on the valset.
     sibling = seed.replace_texts({"p": "Other words."})
     state.add_candidate(sibling, (0,), "reflection", _rollouts(sibling, ("v0", "v1"), 0.5, "val"))
+    with pytest.raises(StopIteration) as stop:  # no minibatch test, no valset pass
+        job.send(ProposerReply(texts={"p": "Seed words."}))
+    proposal = stop.value.value
+    assert proposal.decision == "rejected" and proposal.reason.startswith("not tested")
+    assert "candidate 1" in proposal.reason and proposal.child_scores == ()
+    assert len(state.candidates) == 2
+
+
+def test_a_stale_child_superseded_during_its_minibatch_test_is_rejected_not_validated() -> None:
+    state, seed = _seeded("Seed text.")
+    job = reflective_job(state, 0)
+    batch = next(job).example_ids  # type: ignore[union-attr]
+    job.send(_rollouts(seed, batch, 0.0, "train"))
     req = job.send(ProposerReply(texts={"p": "Seed words."}))
-    assert isinstance(req, Evaluate)
+    assert isinstance(req, Evaluate)  # not stale yet: tested
+    # While it is tested, a sibling that rewrote the same words beats the seed.
+    sibling = seed.replace_texts({"p": "Other words."})
+    state.add_candidate(sibling, (0,), "reflection", _rollouts(sibling, ("v0", "v1"), 0.5, "val"))
     with pytest.raises(StopIteration) as stop:
         job.send(_rollouts(req.candidate, batch, 0.5, "train"))  # beats its old parent
     proposal = stop.value.value
@@ -223,7 +283,7 @@ def test_concurrent_proposals_with_the_same_text_validate_it_once() -> None:
     def propose(candidate: Any, dataset: Any, components: Any) -> dict[str, str]:
         with lock:
             n = next(replies)
-        if n < 3:  # rejected: the engine widens to several proposals in flight
+        if n < 5:  # rejected: the engine widens to several proposals in flight
             return {"p": f"Seed. nothing {n}"}
         with contextlib.suppress(threading.BrokenBarrierError):
             gate.wait()  # the next two reply together, so both are in flight
@@ -244,4 +304,36 @@ def test_concurrent_proposals_with_the_same_text_validate_it_once() -> None:
     same = [p for p in result.proposals if "same texts" in p.reason]
     assert same and all(p.decision == "rejected" for p in same)
     again = gepakit.optimize({"p": "Seed."}, train, val, **options)  # replay only
+    assert {**again.to_dict(), "usage": None} == {**result.to_dict(), "usage": None}
+
+
+def test_a_run_whose_proposer_rewrites_replays_exactly() -> None:
+    """The live number of proposals reads counts the jobs make (`state.edits`): a resumed
+    run rebuilds them and makes the same decisions."""
+    import hashlib
+    import random
+
+    import gepakit
+
+    def evaluate(candidate: dict[str, str], example: dict[str, Any]) -> float:
+        return float(example["kw"] in candidate["p"].split())
+
+    def propose(candidate: Any, dataset: Any, components: Any) -> dict[str, str]:
+        words = candidate["p"].split()
+        rng = random.Random(hashlib.sha256(candidate["p"].encode()).digest())
+        words.append(f"kw{rng.randrange(8)}")
+        rng.shuffle(words)  # a whole new text each time
+        return {"p": " ".join(words)}
+
+    train = [{"id": f"t{i}", "kw": f"kw{i % 8}"} for i in range(8)]
+    val = [{"id": f"v{i}", "kw": f"kw{i % 8}"} for i in range(8)]
+    store = MemoryStore()
+    options: dict[str, Any] = {
+        "evaluator": evaluate, "instruction_proposer": propose, "max_metric_calls": 150,
+        "workers": 4, "max_concurrent_proposals": 4, "use_merge": False, "store": store,
+        "seed": 0,
+    }  # fmt: skip
+    result = gepakit.optimize({"p": "Answer the question now."}, train, val, **options)
+    assert result.total_metric_calls <= 150 and len(result.proposals) > 3
+    again = gepakit.optimize({"p": "Answer the question now."}, train, val, **options)
     assert {**again.to_dict(), "usage": None} == {**result.to_dict(), "usage": None}

@@ -58,6 +58,11 @@ MAX_FAILED_PROPOSALS = 5
 ABANDON_AFTER = 2.0
 """Seconds in-flight rollouts and proposals get after a stop request before the driver
 stops waiting for them (they are not recorded; a resume runs them again)."""
+LIVE_LOSS = 0.1
+"""Share of proposals the live number of proposals in flight may expect to lose to
+stale parents (`Driver._live_k`). With 0.1, K=4 against K=1 at equal metric calls stays
+within about one SE on the keyword task whether edits rebase or every proposal rewrites
+the text (`benchmarks/gepa_compare.py kquality`, 40 seeds)."""
 
 
 @dataclass(slots=True)
@@ -222,32 +227,52 @@ class Driver:
     # -- starting jobs -------------------------------------------------------
 
     def _live_k(self) -> int:
-        """Proposals to keep in flight: max_concurrent_proposals, fewer while many
-        proposals are accepted.
+        """Proposals to keep in flight: up to max_concurrent_proposals, fewer while many
+        proposals are accepted or while the proposer rewrites whole texts.
 
-        Each proposal in flight when a sibling's child is accepted was built on the old
-        parent, so it is worth less; with acceptance rate p about K * p of them are.
-        The live K is 1 / p, with p estimated as (accepted + 1) / (finished + 1) over
-        reflective proposals (it starts at 1 and grows as proposals are rejected), so
-        about one accepted child is in flight at a time. While a child that passed its
-        minibatch test is being validated and no proposal builds on it yet, one more
-        is allowed: it starts from that child (`steps._speculative_parent`), so its
-        minibatch and reflection overlap the valset pass, which a serial run would
-        wait for. It depends only on finished proposals and on the children in
+        When a child is accepted, the proposals in flight on its parent become stale.
+        With acceptance rate p about K * p of the proposals in flight are, and a stale
+        child costs more than a fresh one: it is rebased onto the new candidate, which
+        costs two more minibatch evaluations (`steps._rebase`), or, when its edit does
+        not apply there, it is lost, where a serial run would have built it on the new
+        candidate. So the live K is at most 1 / p, about one accepted child in flight
+        at a time, with p = (accepted + 1) / (tested + 1) over reflective proposals (it
+        starts at 1 and grows as proposals are rejected).
+
+        An edit that rewrites the text (keeps less than half of its words in place,
+        `rebase.kept_share`) applies to no other candidate, and no other edit applies
+        to it. With a share r of such replies a stale child is lost with probability
+        q = 1 - (1 - r)^2, and about (K - 1) * p * q of the proposals are, so K is also
+        at most 1 + LIVE_LOSS / (p * q), with r = rewrites / (replies + 1) (it starts
+        at 0). A proposer that edits in place keeps the first bound only; one that
+        rewrites whole texts (as LMs asked for a new instruction often do) keeps K
+        near 1 unless almost every proposal is rejected.
+
+        While a child that passed its minibatch test is being validated and no
+        proposal builds on it yet, one more is allowed: it starts from that child
+        (`steps._speculative_parent`), so its minibatch and reflection overlap the
+        valset pass, which a serial run would wait for. The value depends only on
+        finished proposals, the replies counted by their jobs and the children in
         validation, so replay computes the same value.
         """
         k = self.state.config.max_concurrent_proposals
         if k == 1:
             return 1
+        st = self.state
         done, accepted, seen = self.tested
-        for p in self.state.proposals[seen:]:  # counted once each: O(1) per call
+        for p in st.proposals[seen:]:  # counted once each: O(1) per call
             if p.kind == "reflection" and p.decision in ("accepted", "rejected"):
                 done += 1
                 accepted += p.decision == "accepted"
-        self.tested = (done, accepted, len(self.state.proposals))
+        self.tested = (done, accepted, len(st.proposals))
         rate = (accepted + 1) / (done + 1)
-        live = max(1, min(k, int(1 / rate)))
-        st = self.state
+        live = min(k, int(1 / rate))
+        local, rewrote = st.edits
+        if rewrote:
+            r = rewrote / (local + rewrote + 1)
+            share = 1 - (1 - r) ** 2
+            live = min(live, 1 + int(LIVE_LOSS / (rate * share) + 1e-9))
+        live = max(1, live)
         if live < k and any(c not in st.speculated for c in st.in_validation):
             live += 1  # pipelining: build on the child in validation meanwhile
         return live

@@ -63,6 +63,17 @@ def three_way(base: str, ours: str, theirs: str) -> str | None:
     return "".join(out)
 
 
+def kept_share(base: str, new: str) -> float:
+    """The share of `base`'s words that `new` keeps in place (in matching runs), 1.0
+    for an empty `base`. An edit that keeps less than half rewrote the text: it touches
+    every part another edit could change, so neither rebases onto the other."""
+    b, n = base.split(), new.split()
+    if not b:
+        return 1.0
+    matcher = difflib.SequenceMatcher(None, b, n, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / len(b)
+
+
 def newer_descendant(
     parent: int,
     since: int,

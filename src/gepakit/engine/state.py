@@ -110,6 +110,9 @@ class EngineState:
         self.failed_streak = 0
         self.in_validation: dict[str, tuple[Candidate, int]] = {}
         self.speculated: set[str] = set()
+        # Proposers' replies: [edited in place, rewrote the text] (`rebase.kept_share`);
+        # with several proposals in flight only.
+        self.edits = [0, 0]
         self.commit_turn: str | None = None  # the child being rebased and validated
         self.seed_error: str | None = None
         self.evaluator_errors = 0  # distinct failed rollouts (see `engine.health`)

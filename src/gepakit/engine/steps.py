@@ -16,7 +16,7 @@ from typing import Any
 
 from gepakit.engine.merge import merge_subsample, plan_merge
 from gepakit.engine.pareto import leader_counts
-from gepakit.engine.rebase import newer_descendant, rebased_texts
+from gepakit.engine.rebase import kept_share, newer_descendant, rebased_texts
 from gepakit.engine.reflection import (
     ProposerReply,
     ReflectionRequest,
@@ -189,6 +189,9 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
         )
 
     child = parent.replace_texts(reply.texts)
+    if cfg.max_concurrent_proposals > 1:  # how the proposer edits: see `Driver._live_k`
+        rewrote = any(kept_share(parent.components[c], t) < 0.5 for c, t in reply.texts.items())
+        state.edits[1 if rewrote else 0] += 1
     if child.id in state.index_of:
         _record_rejected(state, parent_idx, reply.texts)
         return _proposal(
@@ -198,6 +201,17 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
             decision="rejected",
             reason=f"same texts as candidate {state.index_of[child.id]}",
         )
+    if cfg.max_concurrent_proposals > 1 and parent_idx is not None:
+        target = _superseded_by(state, parent_idx, child, pool_at_start)
+        if target is not None:
+            return _proposal(
+                state,
+                **base,
+                child_id=child.id,
+                decision="rejected",
+                reason=f"not tested: candidate {target}, a better descendant of its parent "
+                "added meanwhile, supersedes it and the edit does not carry over to it",
+            )
     state.job_need[job_id] = 0
     child_rollouts = yield Evaluate(child, batch, "train")
     if child_rollouts is None:
@@ -372,6 +386,19 @@ def _rebase(
     if not accept:
         return None
     return rebased, target, rebased_scores, target_scores
+
+
+def _superseded_by(state: EngineState, parent_idx: int, child: Candidate, since: int) -> int | None:
+    """The better descendant of the parent added since the proposal started, when the
+    child's edit does not apply to it. Such a child would be rejected after its
+    minibatch test (`_commit`), so it is rejected untested: no metric call."""
+    target = newer_descendant(parent_idx, since, state.parents, state.aggregate)
+    if target is None:
+        return None
+    parent, other = state.candidates[parent_idx], state.candidates[target]
+    if rebased_texts(parent.components, child.components, other.components) is None:
+        return target
+    return None
 
 
 def _coverage(state: EngineState, index: int) -> str:
