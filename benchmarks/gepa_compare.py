@@ -11,6 +11,7 @@ Usage (from the repository root, with requirements/bench.txt installed)::
         # --latency-scale 0.02 for comparable wall times, --out results.json
     python benchmarks/gepa_compare.py paired --seeds 40  # d2. gepa vs gepakit, paired seeds
     python benchmarks/gepa_compare.py concurrency --seeds 20 --time-scale 0.05  # e. K=1..8
+    python benchmarks/gepa_compare.py kquality --seeds 40  # f. K=4 vs K=1, equal calls
     python benchmarks/gepa_compare.py all
 
 Each optimizer gets the same `KeywordTask` (benchmarks/keyword_task.py), the same fake
@@ -806,6 +807,96 @@ def concurrency(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(saved, indent=1, default=str) + "\n")
 
 
+_TWO_PARTS: dict[str, Any] = {"components": ("a", "b"), "num_keywords": 12, "needs": 2}
+KQUALITY_TASKS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "kw20": ("keyword, 20% useful", {"useful": 0.2}, False),
+    "kw100": ("keyword, every proposal useful", {"useful": 1.0}, False),
+    "rw10": ("rewrite, 10% useful", {"useful": 0.1, "rewrite": True}, False),
+    "rw20": ("rewrite, 20% useful", {"useful": 0.2, "rewrite": True}, False),
+    "rw50": ("rewrite, 50% useful", {"useful": 0.5, "rewrite": True}, False),
+    "merge": ("merge: 2 components, merge on", _TWO_PARTS, True),
+    "tradeoff": (
+        "merge, trade-off 0.02, merge on",
+        {**_TWO_PARTS, "tradeoff": 0.02, "base": 0.1},
+        True,
+    ),
+}
+KQUALITY_CELLS = (
+    "kw20:30:100,kw20:30:300,kw20:30:1000,kw20:50:800,kw100:30:1000,rw10:30:1000,"
+    "rw10:50:800,rw20:30:300,rw20:30:1000,rw20:50:800,rw50:30:1000,merge:30:300,"
+    "merge:30:1000,tradeoff:30:300,tradeoff:30:1000"
+)
+
+
+class _Inline:
+    """`pool.map` in this process (for `--processes 1`)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Callable[[Any], float], jobs: Sequence[Any]) -> list[float]:
+        return [fn(j) for j in jobs]
+
+
+def _kquality_run(job: tuple[str, int, int, int, int]) -> float:
+    name, val, budget, seed, k = job
+    logging.disable(logging.INFO)
+    _, task_kw, merge = KQUALITY_TASKS[name]
+    task = KeywordTask(seed=seed, val_size=val, **task_kw)
+    result = _optimize_gepakit(
+        task,
+        budget,
+        seed,
+        use_merge=merge,
+        max_merge_invocations=5,
+        workers=2 * k if k > 1 else 1,
+        max_concurrent_proposals=k,
+    )
+    return float(result.best_score)
+
+
+def kquality(args: argparse.Namespace) -> None:
+    """K proposals in flight against K=1 at equal metric calls, instant fakes, paired
+    by seed, on tasks whose edits rebase (keyword) and whose edits never do (rewrite:
+    every proposal reorders the words, as an LM writing a new text each time).
+
+    Sample efficiency only: no latency, so no wall times (`concurrency` has those).
+    Runs on `--processes` processes (2); K > 1 runs are not bit-reproducible (threads finish in any
+    order), so reruns move within the SE.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    k = args.k
+    rows: list[list[Any]] = []
+    with ProcessPoolExecutor(args.processes) if args.processes > 1 else _Inline() as pool:
+        for cell in args.cells.split(","):
+            name, val, budget = cell.split(":")
+            v, b = int(val), int(budget)
+            jobs = [(name, v, b, s, 1) for s in range(args.seeds)]
+            serial = list(pool.map(_kquality_run, jobs))
+            wide = list(pool.map(_kquality_run, [(*j[:4], k) for j in jobs]))
+            diffs = [w - s for w, s in zip(wide, serial, strict=True)]
+            rows.append(
+                [
+                    KQUALITY_TASKS[name][0],
+                    v,
+                    b,
+                    _mean_se(serial),
+                    _mean_se(wide),
+                    _mean_se(diffs),
+                ]
+            )
+            print(" | ".join(_fmt(c) for c in rows[-1]), file=sys.stderr, flush=True)
+    print(
+        f"\nf. K={k} vs K=1 at equal metric calls: best val, {args.seeds} seeds paired, "
+        "instant fake LM and evaluator, minibatch 3"
+    )
+    print(table(["task", "val", "budget", "K=1", f"K={k}", f"paired K={k} - K=1"], rows))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="gepakit vs gepa benchmarks")
     parser.add_argument(
@@ -818,6 +909,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "grid",
             "paired",
             "concurrency",
+            "kquality",
             "all",
             "overhead-child",
         ],
@@ -859,6 +951,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="concurrency: proposals reorder the words (edits do not rebase onto siblings)",
     )
+    parser.add_argument("--k", type=int, default=4, help="kquality: proposals in flight")
+    parser.add_argument("--processes", type=int, default=2, help="kquality: processes")
+    parser.add_argument(
+        "--cells", default=KQUALITY_CELLS, help="kquality: TASK:VALSET:BUDGET, comma-separated"
+    )
     parser.add_argument("--ray", action="store_true", help="also run gepakit on Ray (latency)")
     parser.add_argument("--impl", choices=["gepa", "gepakit"], default="gepakit")
     parser.add_argument("--run-dir", default=None)
@@ -873,6 +970,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         paired(args)
     if args.what in ("concurrency", "all"):
         concurrency(args)
+    if args.what == "kquality":
+        kquality(args)
     if args.what in ("quality", "all"):
         quality(args)
     if args.what in ("overhead", "all"):

@@ -152,7 +152,10 @@ class KeywordTask:
             rng = random.Random(int.from_bytes(digest[:8], "big"))
             words = text.split()
             if self.useful < 1.0 and rng.random() >= self.useful:  # useless: a word nobody needs
-                out[name] = " ".join([*words, f"zz{rng.randrange(10**6):06d}"])
+                words.append(f"zz{rng.randrange(10**6):06d}")
+                if self.rewrite:
+                    rng.shuffle(words)
+                out[name] = " ".join(words)
                 continue
             missing: list[str] = []
             for line in feedback:

@@ -104,3 +104,25 @@ def test_concurrency_runs_toy_tasks_too(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(rows) == {"K=1", "K=4"}
     assert all(row[1] <= 120 and row[2] > 0 for row in rows.values())  # calls, reflections
     assert "ToyTask" in capsys.readouterr().out
+
+
+def test_kquality_pairs_k_against_serial_on_each_cell(capsys: pytest.CaptureFixture[str]) -> None:
+    cells = "kw20:30:60,rw20:30:60"
+    gc.main(["kquality", "--seeds", "2", "--cells", cells, "--processes", "1"])
+    out = capsys.readouterr().out
+    assert "f. K=4 vs K=1 at equal metric calls" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "60" in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["keyword, 20% useful", "rewrite, 20% useful"]
+
+
+def test_rewrite_reorders_useless_proposals_too() -> None:
+    from keyword_task import KeywordTask
+
+    task = KeywordTask(useful=0.0, rewrite=True, seed=1)
+    text = "one two three four five six seven eight"
+    words = task.propose({"instruction": text}, {"instruction": []}, ["instruction"])[
+        "instruction"
+    ].split()
+    (added,) = [w for w in words if w.startswith("zz")]  # the word nobody needs
+    assert sorted(words) == sorted([*text.split(), added])
+    assert words != [*text.split(), added]  # reordered, not just appended
