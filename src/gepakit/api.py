@@ -496,7 +496,9 @@ def optimize(
         workers: rollouts running at once (default 1).
         max_concurrent_proposals: most proposals in flight at once (default 1); the
             engine runs fewer while most proposals are accepted, since each would be
-            built on a parent that a sibling's child supersedes.
+            built on a parent that a sibling's child supersedes, and while the
+            proposer rewrites whole texts, since a stale child's edit then cannot be
+            carried over to the newer candidate.
         executor: where rollouts run: "inline", "thread", "ray" or an object with
             ``submit``; default inline for 1 worker, threads for more, asyncio for
             async evaluators.

@@ -722,7 +722,8 @@ _ROWS = (
         "execution",
         1,
         integer(1),
-        "Most proposals in flight at once (fewer while most proposals are accepted).",
+        "Most proposals in flight at once (fewer while most proposals are accepted or "
+        "the proposer rewrites whole texts).",
         spec_key="max_concurrent_proposals",
     ),
     _o(
