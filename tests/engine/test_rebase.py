@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -135,7 +136,9 @@ def _driver(state: EngineState) -> Driver:
     )
 
 
-def test_the_live_number_of_proposals_follows_acceptance_and_how_the_proposer_edits() -> None:
+def test_the_live_number_of_proposals_follows_acceptance_and_how_the_proposer_edits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     val = [Example(id="v0", data={})]
     state = EngineState(
         Candidate.of({"p": "x"}), val, val, SearchConfig(max_concurrent_proposals=4), Budget(10)
@@ -147,7 +150,11 @@ def test_the_live_number_of_proposals_follows_acceptance_and_how_the_proposer_ed
     state.edits = [3, 0]  # edits in place: stale children rebase
     assert driver._live_k() == 4
     state.edits = [0, 3]  # every reply rewrote the text: r = 3 / 4, q = 15 / 16
-    assert driver._live_k() == 1  # 1 + int(0.1 / (1 / 4 * 15 / 16))
+    with caplog.at_level(logging.INFO, logger="gepakit"):
+        assert driver._live_k() == 1  # 1 + int(0.1 / (1 / 4 * 15 / 16))
+        assert driver._live_k() == 1
+    (told,) = [r.getMessage() for r in caplog.records if "rewrote" in r.getMessage()]
+    assert "running 1 at once" in told and "3 of the proposer's 3 replies" in told
     state.proposals += [_proposal(i, "rejected") for i in range(3, 19)]  # p = 1 / 20
     assert driver._live_k() == 3  # 1 + int(0.1 / (1 / 20 * 15 / 16))
     state.edits = [15, 3]  # a few rewrites: r = 3 / 19, q ~ 0.29

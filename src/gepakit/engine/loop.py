@@ -151,6 +151,7 @@ class Driver:
         self.held: tuple[deque[_Flight], deque[_Flight]] = (deque(), deque())
         # Reflective proposals accepted or rejected, accepted, and proposals looked at.
         self.tested = (0, 0, 0)
+        self.told_rewrites = False  # logged once that rewrites keep the live K down
 
     # -- public --------------------------------------------------------------
 
@@ -271,7 +272,19 @@ class Driver:
         if rewrote:
             r = rewrote / (local + rewrote + 1)
             share = 1 - (1 - r) ** 2
-            live = min(live, 1 + int(LIVE_LOSS / (rate * share) + 1e-9))
+            bound = 1 + int(LIVE_LOSS / (rate * share) + 1e-9)
+            if bound < live and not self.told_rewrites:
+                self.told_rewrites = True
+                log.info(
+                    "max_concurrent_proposals=%d: running %d at once for now; %d of the "
+                    "proposer's %d replies rewrote the text, and a stale child's rewrite "
+                    "cannot be carried over to a newer candidate (docs/guides/scaling.md)",
+                    k,
+                    max(1, bound),
+                    rewrote,
+                    local + rewrote,
+                )
+            live = min(live, bound)
         live = max(1, live)
         if live < k and any(c not in st.speculated for c in st.in_validation):
             live += 1  # pipelining: build on the child in validation meanwhile
