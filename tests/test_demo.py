@@ -33,6 +33,7 @@ def _demo_result(tmp_path: Path) -> DemoResult:
         run_dir=tmp_path,
         optimize_seconds=400.0,
         total_seconds=470.0,
+        stop_reason="timeout of 400s reached",
     )
 
 
@@ -44,6 +45,7 @@ def test_print_demo_result_shows_prompts_accuracy_calls_and_usage(tmp_path: Path
     assert "2.0%" in text
     assert "70.0%" in text
     assert "250 of 260" in text
+    assert "Stopped: timeout of 400s reached." in text  # why calls were left
     assert "task: 250 calls, 9000 prompt + 900 completion tokens" in text
     assert str(tmp_path) in text
 

@@ -84,6 +84,7 @@ class DemoResult:
     run_dir: Path
     optimize_seconds: float
     total_seconds: float
+    stop_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data."""
@@ -101,6 +102,7 @@ class DemoResult:
             "run_dir": str(self.run_dir),
             "optimize_seconds": self.optimize_seconds,
             "total_seconds": self.total_seconds,
+            "stop_reason": self.stop_reason,
         }
 
 
@@ -249,6 +251,7 @@ def run_demo(
         run_dir=out_dir,
         optimize_seconds=optimize_seconds,
         total_seconds=time.perf_counter() - started,
+        stop_reason=result.stop_reason,
     )
     result.to_json(out_dir / "result.json")
     (out_dir / "demo.json").write_text(json.dumps(demo.to_dict(), indent=2), encoding="utf-8")
@@ -320,6 +323,8 @@ def print_demo_result(demo: DemoResult, console: Console) -> None:
         f"Metric calls used: {demo.metric_calls} of {demo.budget}; "
         f"{demo.num_candidates} candidates; optimize {demo.optimize_seconds:.0f}s, "
         f"total {demo.total_seconds:.0f}s."
+        + (f" Stopped: {demo.stop_reason}." if demo.stop_reason else ""),
+        highlight=False,
     )
     for role, usage in demo.usage.items():
         console.print("LM usage, " + _usage_line(role, usage), highlight=False)
