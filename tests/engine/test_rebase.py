@@ -344,3 +344,20 @@ def test_a_run_whose_proposer_rewrites_replays_exactly() -> None:
     assert result.total_metric_calls <= 150 and len(result.proposals) > 3
     again = gepakit.optimize({"p": "Answer the question now."}, train, val, **options)
     assert {**again.to_dict(), "usage": None} == {**result.to_dict(), "usage": None}
+
+
+def test_admission_keeps_the_expected_valset_passes_of_untested_proposals_free() -> None:
+    """Two proposals in flight, children untested: a third starts only if the calls left
+    cover their next requests plus their valset passes times the acceptance rate."""
+    state, _ = _seeded("Seed.", train=6, val=30, proposals=4)
+    state.budget = Budget(42)
+    driver = _driver(state)
+    driver.seed_started = True
+    driver.running = {7: None, 8: None}  # type: ignore[dict-item]  # two jobs in flight
+    state.job_need.update({7: 3, 8: 3})  # their child minibatches
+    state.job_maybe.update({7: 30, 8: 30})  # and their valsets, if the children pass
+    # Nothing known yet (rate 1): 42 - 6 - 60 leaves no minibatch step.
+    assert driver._next_job() is None
+    assert state.stop_reason is None  # running jobs may still use the calls
+    driver.tested = (9, 0, 0)  # 1 accepted in 10: 6 expected valset calls kept free
+    assert driver._next_job() is not None  # 42 - 6 - 6 = 30 calls for a new step

@@ -103,6 +103,7 @@ class EngineState:
         # the next search waits for a new candidate.
         self.merge_blocked_at = -1
         self.job_need: dict[int, int] = {}  # job id -> evaluations it may still ask for
+        self.job_maybe: dict[int, int] = {}  # job id -> evaluations if its child passes
         self.seen_children: set[str] = set()  # every child text proposed so far
         self.reflection_calls = 0  # proposer invocations
         self.proposals_since_improvement = 0

@@ -98,11 +98,13 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     `state.job_need[job_id]` tracks the metric calls the job is likely to ask for
     after its current request (the driver keeps them free when admitting other jobs):
     its child's minibatch, and the valset once the child passed its minibatch test.
-    The valset is not kept free before that: most children fail the test, and
-    keeping a valset free for each proposal in flight would run the last
-    `K x (valset + minibatch)` calls of a run one proposal at a time. A child that
-    passes when the rest of the budget went to other proposals is validated on as
-    much of the valset as is left (`_validate`), as a serial run's last child is.
+    Before that, `state.job_maybe[job_id]` holds the valset the job asks for if its
+    child passes, and the driver keeps that times the acceptance rate free: most
+    children fail the test, and keeping a whole valset free for each proposal in
+    flight would run the last `K x (valset + minibatch)` calls of a run one proposal
+    at a time. A child that passes when the rest of the budget went to other
+    proposals is validated on as much of the valset as is left (`_validate`), as a
+    serial run's last child is.
     """
     cfg = state.config
     mb, v = state.sampler.size, len(state.val_ids)
@@ -123,6 +125,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
     base = {"kind": "reflection", "parent_ids": (parent.id,), "minibatch_ids": batch}
 
     state.job_need[job_id] = mb
+    state.job_maybe[job_id] = v
     parent_rollouts = yield Evaluate(parent, batch, "train")
     if parent_rollouts is None:
         return _proposal(
@@ -229,6 +232,7 @@ def reflective_job(state: EngineState, job_id: int = -1) -> Job:
         _record_rejected(state, parent_idx, reply.texts)
         return _proposal(state, **base, child_id=child.id, decision="rejected", reason=why)
     state.job_need[job_id] = v
+    state.job_maybe.pop(job_id, None)
     commit = _commit(
         state, job_id, base, child, parent, parent_idx, why, reply.texts, pool_at_start
     )
