@@ -555,6 +555,11 @@ def _search_row(
     ]
 
 
+TWO_PARTS: dict[str, Any] = {"components": ("a", "b"), "num_keywords": 12, "needs": 2}
+"""The merge scenarios' task: two components, each val example depends on one."""
+TRADEOFF: dict[str, Any] = {**TWO_PARTS, "tradeoff": 0.02, "base": 0.1}
+
+
 def search(args: argparse.Namespace) -> None:
     """The search side by side with gepa: budgets x valsets x K, two scenarios.
 
@@ -571,14 +576,13 @@ def search(args: argparse.Namespace) -> None:
     scale = args.latency_scale
     sleeps = {"rollout_sleep": 0.2 * scale, "reflect_sleep": 2.0 * scale} if scale else {}
     workers = 8 if scale else 0
-    two_parts: dict[str, Any] = {"components": ("a", "b"), "num_keywords": 12, "needs": 2}
     scenarios: list[tuple[str, str, dict[str, Any], bool]] = [
         ("keyword", "keyword, 20% useful", {"useful": 0.2}, False),
-        ("merge", "merge: 2 components", two_parts, True),
+        ("merge", "merge: 2 components", TWO_PARTS, True),
         (
             "tradeoff",
             "merge, trade-off: 2 components, each keyword costs the other part's examples 0.02",
-            {**two_parts, "tradeoff": 0.02, "base": 0.1},
+            TRADEOFF,
             True,
         ),
     ]
@@ -807,19 +811,14 @@ def concurrency(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(saved, indent=1, default=str) + "\n")
 
 
-_TWO_PARTS: dict[str, Any] = {"components": ("a", "b"), "num_keywords": 12, "needs": 2}
 KQUALITY_TASKS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "kw20": ("keyword, 20% useful", {"useful": 0.2}, False),
     "kw100": ("keyword, every proposal useful", {"useful": 1.0}, False),
     "rw10": ("rewrite, 10% useful", {"useful": 0.1, "rewrite": True}, False),
     "rw20": ("rewrite, 20% useful", {"useful": 0.2, "rewrite": True}, False),
     "rw50": ("rewrite, 50% useful", {"useful": 0.5, "rewrite": True}, False),
-    "merge": ("merge: 2 components, merge on", _TWO_PARTS, True),
-    "tradeoff": (
-        "merge, trade-off 0.02, merge on",
-        {**_TWO_PARTS, "tradeoff": 0.02, "base": 0.1},
-        True,
-    ),
+    "merge": ("merge: 2 components, merge on", TWO_PARTS, True),
+    "tradeoff": ("merge, trade-off 0.02, merge on", TRADEOFF, True),
 }
 KQUALITY_CELLS = (
     "kw20:30:100,kw20:30:300,kw20:30:1000,kw20:50:800,kw100:30:1000,rw10:30:1000,"
@@ -846,16 +845,7 @@ def _kquality_run(job: tuple[str, int, int, int, int]) -> float:
     logging.disable(logging.INFO)
     _, task_kw, merge = KQUALITY_TASKS[name]
     task = KeywordTask(seed=seed, val_size=val, **task_kw)
-    result = _optimize_gepakit(
-        task,
-        budget,
-        seed,
-        use_merge=merge,
-        max_merge_invocations=5,
-        workers=2 * k if k > 1 else 1,
-        max_concurrent_proposals=k,
-    )
-    return float(result.best_score)
+    return float(search_gepakit(task, budget, seed, merge, k)["best"])
 
 
 def kquality(args: argparse.Namespace) -> None:

@@ -274,7 +274,7 @@ class Driver:
                     "proposer's %d replies rewrote the text, and a stale child's rewrite "
                     "cannot be carried over to a newer candidate (docs/guides/scaling.md)",
                     k,
-                    max(1, bound),
+                    bound,
                     rewrote,
                     local + rewrote,
                 )

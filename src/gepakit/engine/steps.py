@@ -366,15 +366,8 @@ def _rebase(
     Only with several proposals in flight: a serial run never sees a candidate added
     while a proposal runs.
     """
-    target = newer_descendant(parent_idx, since, state.parents, state.aggregate)
-    if target is None:
-        return None
-    texts = rebased_texts(
-        state.candidates[parent_idx].components,
-        child.components,
-        state.candidates[target].components,
-    )
-    if texts is None:
+    target, texts = _rebase_onto(state, parent_idx, child, since)
+    if target is None or texts is None:
         return None
     rebased = state.candidates[target].replace_texts(texts)
     if rebased.id in state.index_of or rebased.id in state.seen_children:
@@ -392,17 +385,25 @@ def _rebase(
     return rebased, target, rebased_scores, target_scores
 
 
-def _superseded_by(state: EngineState, parent_idx: int, child: Candidate, since: int) -> int | None:
-    """The better descendant of the parent added since the proposal started, when the
-    child's edit does not apply to it. Such a child would be rejected after its
-    minibatch test (`_commit`), so it is rejected untested: no metric call."""
+def _rebase_onto(
+    state: EngineState, parent_idx: int, child: Candidate, since: int
+) -> tuple[int | None, dict[str, str] | None]:
+    """The better descendant of the parent added since the proposal started (None if
+    there is none), and the child's texts rebased onto it (None where the edit does not
+    apply there, or changes nothing)."""
     target = newer_descendant(parent_idx, since, state.parents, state.aggregate)
     if target is None:
-        return None
+        return None, None
     parent, other = state.candidates[parent_idx], state.candidates[target]
-    if rebased_texts(parent.components, child.components, other.components) is None:
-        return target
-    return None
+    return target, rebased_texts(parent.components, child.components, other.components)
+
+
+def _superseded_by(state: EngineState, parent_idx: int, child: Candidate, since: int) -> int | None:
+    """The better descendant that supersedes a stale child whose edit does not apply to
+    it. Such a child would be rejected after its minibatch test (`_commit`), so it is
+    rejected untested: no metric call."""
+    target, texts = _rebase_onto(state, parent_idx, child, since)
+    return target if texts is None else None
 
 
 def _coverage(state: EngineState, index: int) -> str:
